@@ -1,0 +1,195 @@
+"""YAML configuration validated into pydantic models.
+
+Every pluggable slot is a mapping ``{type: <registered name>, ...}`` whose other keys are
+validated by the model registered for that name. Unknown keys are errors that list the valid
+ones. Secrets are never written in a config: keys that hold them (``api_key``, ``password``,
+``token``, ``secret``) accept only environment references ``${env:NAME}``, which are resolved
+when a component is built, not when the file is read.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, get_args, get_origin
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from kgjudge._errors import ConfigError
+from kgjudge._registry import Registry, backends
+
+ENV_REF = re.compile(r"^\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}$")
+SECRET_KEYS = re.compile(r"(api_key|password|passwd|token|secret)$", re.IGNORECASE)
+
+
+class Section(BaseModel):
+    """Base of every config section: unknown keys are rejected."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Slot(Section):
+    """Base of the config model of a registered component; ``type`` picks the component."""
+
+    type: str
+
+
+class CacheConfig(Section):
+    """The on-disk response cache."""
+
+    enabled: bool = True
+    path: str | None = Field(
+        default=None, description="cache folder; default $KGJUDGE_CACHE_DIR or ~/.cache/kgjudge/responses"
+    )
+    size_limit_gb: float = Field(default=8.0, gt=0)
+
+
+class KGJudgeConfig(Section):
+    """The whole configuration.
+
+    Example:
+        >>> cfg = parse_config({"backends": {"default": {"type": "fake.v1"}}})
+        >>> cfg.backends["default"].type
+        'fake.v1'
+    """
+
+    backends: dict[str, Slot] = Field(default_factory=dict)
+    cache: CacheConfig = Field(default_factory=CacheConfig)
+
+
+def resolve_env(value: str | None, *, key: str = "", file: str | None = None) -> str | None:
+    """Resolve ``${env:NAME}`` to the variable's value; other strings pass through."""
+    if value is None:
+        return None
+    match = ENV_REF.match(value)
+    if not match:
+        return value
+    name = match.group(1)
+    if name not in os.environ:
+        raise ConfigError(f"environment variable {name} is not set", file=file, key=key or None)
+    return os.environ[name]
+
+
+def _check_secrets(node: Any, path: str, file: str | None) -> None:
+    if isinstance(node, dict):
+        for k, v in node.items():
+            key = f"{path}.{k}" if path else str(k)
+            if isinstance(k, str) and SECRET_KEYS.search(k) and v is not None:
+                if not (isinstance(v, str) and ENV_REF.match(v)):
+                    raise ConfigError(
+                        "secrets must not be written in configs; use an environment reference "
+                        "such as ${env:OPENAI_API_KEY}",
+                        file=file,
+                        key=key,
+                    )
+            _check_secrets(v, key, file)
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            _check_secrets(v, f"{path}[{i}]", file)
+
+
+def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The model class that owns the key at ``loc`` (best effort, for listing valid keys)."""
+    current: Any = model
+    for part in loc:
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            field = current.model_fields.get(str(part))
+            if field is None:
+                return current
+            current = field.annotation
+        elif get_origin(current) is dict:
+            current = get_args(current)[1]
+        elif get_origin(current) is list:
+            current = get_args(current)[0]
+        else:
+            return None
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _raise_validation(
+    exc: ValidationError, model: type[BaseModel], *, file: str | None, prefix: str
+) -> None:
+    err = exc.errors()[0]
+    loc = tuple(err["loc"])
+    key = ".".join(str(p) for p in ((prefix,) if prefix else ()) + loc)
+    if err["type"] == "extra_forbidden":
+        owner = _model_at(model, loc[:-1])
+        valid = sorted(owner.model_fields) if owner else None
+        raise ConfigError("unknown key", file=file, key=key, choices=valid) from exc
+    if err["type"] == "literal_error":
+        expected = err.get("ctx", {}).get("expected", "")
+        raise ConfigError(f"invalid value {err.get('input')!r}; expected {expected}", file=file, key=key) from exc
+    more = f" (and {len(exc.errors()) - 1} more errors)" if len(exc.errors()) > 1 else ""
+    raise ConfigError(f"{err['msg']} (got {err.get('input')!r}){more}", file=file, key=key) from exc
+
+
+def validate_slot(
+    raw: Any, registry: Registry[Any], *, file: str | None = None, key: str = ""
+) -> Slot:
+    """Validate one ``{type: ...}`` mapping against the model registered for its type."""
+    if isinstance(raw, Slot):
+        raw = raw.model_dump()
+    if not isinstance(raw, dict):
+        raise ConfigError(f"expected a mapping with a 'type' key, got {type(raw).__name__}", file=file, key=key)
+    if "type" not in raw:
+        raise ConfigError("missing 'type'", file=file, key=key, choices=registry.names())
+    entry = registry.get(str(raw["type"]), file=file, key=f"{key}.type" if key else "type")
+    try:
+        return entry.config.model_validate(raw)
+    except ValidationError as exc:
+        _raise_validation(exc, entry.config, file=file, prefix=key)
+        raise  # unreachable: _raise_validation always raises
+
+
+def parse_config(raw: Any, *, file: str | None = None) -> KGJudgeConfig:
+    """Validate a config mapping (as loaded from YAML) into :class:`KGJudgeConfig`."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"the config must be a mapping, got {type(raw).__name__}", file=file)
+    _check_secrets(raw, "", file)
+    slots = {}
+    for name, slot in (raw.get("backends") or {}).items():
+        slots[name] = validate_slot(slot, backends, file=file, key=f"backends.{name}")
+    rest = {k: v for k, v in raw.items() if k != "backends"}
+    try:
+        config = KGJudgeConfig.model_validate(rest)
+    except ValidationError as exc:
+        _raise_validation(exc, KGJudgeConfig, file=file, prefix="")
+    config.backends = slots
+    return config
+
+
+def load_config(path: str | os.PathLike[str]) -> KGJudgeConfig:
+    """Read and validate a YAML config file.
+
+    Raises:
+        ConfigError: naming the file, the key and, where there is a closed set, the choices.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config: {exc.strerror}", file=str(path)) from exc
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"invalid YAML{where}: {getattr(exc, 'problem', exc)}", file=str(path)) from exc
+    return parse_config(raw, file=str(path))
+
+
+def default_config() -> KGJudgeConfig:
+    """The embedded default: the packaged SmolLM2 model through transformers, cache on."""
+    return parse_config({"backends": {"default": {"type": "hf.v1"}}})
+
+
+def dump_config(config: KGJudgeConfig) -> str:
+    """The config as YAML with every default filled in (secrets stay environment references)."""
+    data = config.model_dump(mode="json")
+    data["backends"] = {k: v.model_dump(mode="json") for k, v in config.backends.items()}
+    return yaml.safe_dump(data, sort_keys=False)
+

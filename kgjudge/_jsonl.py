@@ -1,0 +1,131 @@
+"""JSONL reading and writing whose errors name the file and the line."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from kgjudge._errors import InputError
+
+T = TypeVar("T", bound=BaseModel)
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "<record>"
+        parts.append(f"field '{loc}': {err['msg']}")
+    return "; ".join(parts)
+
+
+def iter_jsonl(
+    path: str | os.PathLike[str],
+    model: type[T] | None = None,
+    *,
+    errors: list[InputError] | None = None,
+) -> Iterator[T | dict[str, Any]]:
+    """Yield one record per non-blank line of ``path``.
+
+    Args:
+        path: the JSONL file.
+        model: validate each line into this record type; plain dicts when None.
+        errors: when given, a bad line is appended here as an :class:`InputError` and skipped,
+            so one broken line loses nothing else; when None, the first bad line raises.
+
+    Raises:
+        InputError: naming the file and 1-based line of a malformed or invalid line.
+    """
+    path = Path(path)
+    try:
+        handle = path.open("rb")
+    except OSError as exc:
+        raise InputError(f"cannot open: {exc.strerror}", file=str(path)) from exc
+
+    def fail(err: InputError, cause: Exception | None = None) -> None:
+        if errors is None:
+            raise err from cause
+        errors.append(err)
+
+    with handle:
+        for lineno, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                fail(InputError(f"not valid UTF-8 ({exc.reason})", file=str(path), line=lineno), exc)
+                continue
+            if not line.strip():
+                continue
+            try:
+                data = json.loads(line)
+            except json.JSONDecodeError as exc:
+                msg = f"invalid JSON ({exc.msg} at column {exc.colno})"
+                fail(InputError(msg, file=str(path), line=lineno), exc)
+                continue
+            if model is None:
+                if isinstance(data, dict):
+                    yield data
+                else:
+                    msg = f"expected a JSON object, got {type(data).__name__}"
+                    fail(InputError(msg, file=str(path), line=lineno))
+                continue
+            try:
+                record = model.model_validate(data)
+            except ValidationError as exc:
+                fail(InputError(_describe(exc), file=str(path), line=lineno), exc)
+                continue
+            yield record
+
+
+def read_jsonl(
+    path: str | os.PathLike[str],
+    model: type[T] | None = None,
+    *,
+    errors: list[InputError] | None = None,
+) -> list[T | dict[str, Any]]:
+    """All records of ``path`` as a list; see :func:`iter_jsonl`."""
+    return list(iter_jsonl(path, model, errors=errors))
+
+
+def _dump(record: BaseModel | dict[str, Any]) -> str:
+    if isinstance(record, BaseModel):
+        return record.model_dump_json()
+    return json.dumps(record, ensure_ascii=False)
+
+
+def write_jsonl(
+    path: str | os.PathLike[str],
+    records: Iterable[BaseModel | dict[str, Any]],
+    *,
+    append: bool = False,
+) -> int:
+    """Write records one per line; returns how many were written.
+
+    Without ``append`` the file is replaced atomically (written beside it, then renamed), so a
+    reader never sees half a file. With ``append`` each call's lines are flushed and fsynced
+    before it returns, which is what resumable stages rely on.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    count = 0
+    if append:
+        with path.open("a", encoding="utf-8") as handle:
+            for record in records:
+                handle.write(_dump(record) + "\n")
+                count += 1
+            handle.flush()
+            os.fsync(handle.fileno())
+        return count
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with tmp.open("w", encoding="utf-8") as handle:
+        for record in records:
+            handle.write(_dump(record) + "\n")
+            count += 1
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    return count

