@@ -104,6 +104,7 @@ def run_sync(coro: Awaitable[T]) -> T:
         asyncio.get_running_loop()
     except RuntimeError:
         return asyncio.run(coro)  # type: ignore[arg-type]
+    coro.close()  # type: ignore[attr-defined]
     raise RuntimeError("an event loop is running here: await the async method instead")
 
 

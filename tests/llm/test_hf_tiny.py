@@ -1,0 +1,100 @@
+"""The transformers backend on a tiny random Llama: batching, scoring maths, LoRA, beams."""
+
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from kgjudge.llm import LLM, HFBackend, HFConfig, LLMRequest  # noqa: E402
+
+PROMPTS = ["Paris is the capital of", "A much longer prompt that needs padding when batched with short ones:", "Hi"]
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_llama_dir: Path, tiny_lora_dirs: dict[str, Path]) -> HFBackend:
+    return HFBackend(HFConfig(model=str(tiny_llama_dir), batch_size=4, adapters={k: str(v) for k, v in tiny_lora_dirs.items()}))
+
+
+@pytest.fixture(scope="module")
+def plain(tiny_llama_dir: Path) -> HFBackend:
+    return HFBackend(HFConfig(model=str(tiny_llama_dir), batch_size=4))
+
+
+def manual_logprob(backend: HFBackend, prompt_ids: list[int], continuation: list[int]) -> float:
+    """log P(continuation | prompt) from one unpadded forward pass of the base model."""
+    model = backend.model.get_base_model() if hasattr(backend.model, "get_base_model") else backend.model
+    ids = torch.tensor([prompt_ids + continuation])
+    with torch.inference_mode():
+        logits = model(input_ids=ids).logits[0].float()
+    logp = torch.log_softmax(logits, dim=-1)
+    return float(sum(logp[len(prompt_ids) - 1 + k, tok] for k, tok in enumerate(continuation)))
+
+
+def test_batched_generation_equals_one_at_a_time(plain: HFBackend) -> None:
+    llm = LLM(plain)
+    reqs = [LLMRequest(prompt=p, max_tokens=6) for p in PROMPTS] + [LLMRequest.chat("Hello there", max_tokens=6)]
+    batched = [r.text for r in llm.generate_sync(reqs)]
+    single = [llm.generate_sync([r])[0].text for r in reqs]
+    assert batched == single
+    assert all(r.completion_tokens <= 6 for r in llm.generate_sync(reqs))
+
+
+def test_single_token_choice_scores_match_a_manual_forward_pass(plain: HFBackend) -> None:
+    tok = plain.tokenizer
+    choices = ["Yes", "No", " the"]
+    assert all(len(tok(c, add_special_tokens=False)["input_ids"]) == 1 for c in choices)
+    reqs = [LLMRequest(prompt=p, choices=choices) for p in PROMPTS]
+    scores = LLM(plain).score_choices_sync(reqs)
+    for prompt, s in zip(PROMPTS, scores):
+        ids = tok(prompt)["input_ids"]
+        for choice, lp in zip(choices, s.logprobs):
+            expected = manual_logprob(plain, ids, tok(choice, add_special_tokens=False)["input_ids"])
+            assert lp == pytest.approx(expected, abs=1e-4)
+
+
+def test_multi_token_choices_are_scored_exactly_and_batching_does_not_change_them(plain: HFBackend) -> None:
+    tok = plain.tokenizer
+    choices = [" France and Spain", " Germany", " the united kingdom of"]
+    reqs = [LLMRequest(prompt=p, choices=choices) for p in PROMPTS]
+    batched = LLM(plain).score_choices_sync(reqs)
+    for req, s in zip(reqs, batched):
+        (alone,) = LLM(plain).score_choices_sync([req])
+        assert s.logprobs == pytest.approx(alone.logprobs, abs=1e-4)
+        ids = tok(req.prompt)["input_ids"]
+        expected = [manual_logprob(plain, ids, tok(c, add_special_tokens=False)["input_ids"]) for c in choices]
+        assert s.logprobs == pytest.approx(expected, abs=1e-4)
+
+
+def test_lora_adapters_are_chosen_per_request(tiny: HFBackend, plain: HFBackend) -> None:
+    choices = ["Yes", "No"]
+    reqs = [
+        LLMRequest.chat("Is this true?", choices=choices),
+        LLMRequest.chat("Is this true?", choices=choices, adapter="a"),
+        LLMRequest.chat("Is this true?", choices=choices, adapter="b"),
+    ]
+    base, a, b = (s.logprobs for s in LLM(tiny).score_choices_sync(reqs))
+    assert base != pytest.approx(a) and a != pytest.approx(b)
+    (reference,) = LLM(plain).score_choices_sync(reqs[:1])
+    assert base == pytest.approx(reference.logprobs, abs=1e-5), "no adapter must mean the base model"
+    (a_again,) = LLM(tiny).score_choices_sync(reqs[1:2])
+    assert a == pytest.approx(a_again.logprobs, abs=1e-5)
+    gens = LLM(tiny).generate_sync([r.model_copy(update={"choices": None, "max_tokens": 5}) for r in reqs])
+    assert [g.adapter for g in gens] == [None, "a", "b"]
+
+
+def test_beam_search_and_stop_strings(plain: HFBackend) -> None:
+    llm = LLM(plain)
+    (beam,) = llm.generate_sync([LLMRequest(prompt=PROMPTS[0], max_tokens=8, num_beams=4)])
+    assert beam.completion_tokens >= 1
+    (free,) = llm.generate_sync([LLMRequest(prompt=PROMPTS[1], max_tokens=12)])
+    cut = next(free.text[i : i + 2] for i in range(1, len(free.text) - 1) if free.text[i : i + 2].strip())
+    (stopped,) = llm.generate_sync([LLMRequest(prompt=PROMPTS[1], max_tokens=12, stop=[cut])])
+    assert stopped.finish_reason == "stop"
+    assert cut not in stopped.text and free.text.startswith(stopped.text)
+
+
+def test_seeded_sampling_is_reproducible(plain: HFBackend) -> None:
+    req = LLMRequest(prompt=PROMPTS[0], max_tokens=8, temperature=1.0, seed=7)
+    first = LLM(plain).generate_sync([req])[0].text
+    assert LLM(plain).generate_sync([req])[0].text == first
