@@ -5,4 +5,4 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 export HF_HUB_OFFLINE=1
 .venv/bin/kgjudge llm --system "Answer in one short sentence." "What is a knowledge graph?"
-.venv/bin/kgjudge llm "Is this statement true: Paris is the capital of France? Answer Yes or No." --choices Yes,No
+.venv/bin/kgjudge llm "Is this statement true: Paris is the capital of France? Answer Yes or No." --choice Yes --choice No

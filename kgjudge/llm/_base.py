@@ -98,11 +98,17 @@ def repair_request(request: LLMRequest, raw: str, error: str) -> LLMRequest:
     return request.model_copy(update={"prompt": f"{request.prompt}{raw}\n\n{note}\n"})
 
 
-def run_sync(coro: Awaitable[T]) -> T:
-    """Run a coroutine from synchronous code (not from inside a running event loop)."""
+def run_sync(coro: Awaitable[T], runner: asyncio.Runner | None = None) -> T:
+    """Run a coroutine from synchronous code (not from inside a running event loop).
+
+    With a ``runner`` every call reuses the runner's event loop, so loop-bound resources of a
+    backend (HTTP connection pools, semaphores) survive from one call to the next.
+    """
     try:
         asyncio.get_running_loop()
     except RuntimeError:
+        if runner is not None:
+            return runner.run(coro)  # type: ignore[arg-type]
         return asyncio.run(coro)  # type: ignore[arg-type]
     coro.close()  # type: ignore[attr-defined]
     raise RuntimeError("an event loop is running here: await the async method instead")
@@ -125,6 +131,12 @@ class LLM:
         self.backend = backend
         self.cache = cache
         self.usage = Usage()
+        self._runner: asyncio.Runner | None = None
+
+    def _sync(self, coro: Awaitable[T]) -> T:
+        if self._runner is None:
+            self._runner = asyncio.Runner()
+        return run_sync(coro, self._runner)
 
     @property
     def capabilities(self) -> Capabilities:
@@ -248,13 +260,23 @@ class LLM:
 
     def generate_sync(self, requests: Sequence[LLMRequest], *, return_exceptions: bool = False) -> list[Any]:
         """Blocking :meth:`generate`."""
-        return run_sync(self.generate(requests, return_exceptions=return_exceptions))
+        return self._sync(self.generate(requests, return_exceptions=return_exceptions))
 
     def score_choices_sync(self, requests: Sequence[LLMRequest]) -> list[ChoiceScores]:
         """Blocking :meth:`score_choices`."""
-        return run_sync(self.score_choices(requests))
+        return self._sync(self.score_choices(requests))
 
     async def aclose(self) -> None:
+        """Release the backend and the cache (async code)."""
         await self.backend.aclose()
         if self.cache is not None:
             self.cache.close()
+
+    def close(self) -> None:
+        """Release the backend, the cache and the sync event loop (sync code)."""
+        self._sync(self.backend.aclose())
+        if self.cache is not None:
+            self.cache.close()
+        if self._runner is not None:
+            self._runner.close()
+            self._runner = None

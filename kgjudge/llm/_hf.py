@@ -150,6 +150,22 @@ class HFBackend(LLMBackend):
 
     # -- generate ----------------------------------------------------------------------------
 
+    def _stop_criterion(self, stops: list[str], prompt_len: int) -> Any:
+        """Stops a row once its generated text (not the prompt) contains a stop string.
+
+        transformers' own ``stop_strings`` also matches across the prompt/answer boundary, which
+        would end a reply whose first token merely completes a stop string begun by the prompt.
+        """
+        transformers = require("transformers", "hf")
+        torch, tokenizer = self._torch, self.tokenizer
+
+        class StopOnStrings(transformers.StoppingCriteria):
+            def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+                texts = tokenizer.batch_decode(input_ids[:, prompt_len:], skip_special_tokens=True)
+                return torch.tensor([any(s in t for s in stops) for t in texts], device=input_ids.device)
+
+        return StopOnStrings()
+
     def _generate_sync(self, requests: Sequence[LLMRequest]) -> list[GenerationResult]:
         torch = self._torch
         results: list[GenerationResult | None] = [None] * len(requests)
@@ -174,7 +190,7 @@ class HFBackend(LLMBackend):
                     if temperature > 0:
                         kwargs.update(temperature=temperature, top_p=top_p)
                     if stop:
-                        kwargs.update(stop_strings=list(stop), tokenizer=self.tokenizer)
+                        kwargs["stopping_criteria"] = [self._stop_criterion(list(stop), ids.shape[1])]
                     out = self.model.generate(input_ids=ids, attention_mask=mask, **kwargs)
                     new = out[:, ids.shape[1] :].tolist()
                     for row, i in enumerate(batch):

@@ -99,25 +99,43 @@ class OpenAIBackend(LLMBackend):
             lora=bool(config.adapters),
             prefix_caching=config.prefix_caching,
         )
-        api_key = resolve_env(config.api_key, key="api_key") or "EMPTY"
-        self._client = openai.AsyncOpenAI(
-            base_url=config.base_url,
-            api_key=api_key,
-            timeout=config.timeout_s,
-            max_retries=0,
-            http_client=http_client,
-        )
-        self._semaphore = asyncio.Semaphore(config.max_concurrency)
+        self._api_key = resolve_env(config.api_key, key="api_key") or "EMPTY"
+        self._http_client = http_client
+        # The async client's connection pool and the concurrency semaphore belong to one event
+        # loop; a backend used from several loops (successive asyncio.run calls) gets one each.
+        self._per_loop: dict[int, tuple[Any, Any, asyncio.AbstractEventLoop]] = {}
         self._json_mode = "json_schema" if config.json_mode in ("auto", "json_schema") else "json_object"
 
     def fingerprint(self) -> str:
         return f"{self.config.base_url}|{self.config.model}"
 
+    def _loop_state(self) -> tuple[Any, asyncio.Semaphore]:
+        openai = require("openai", "openai")
+        loop = asyncio.get_running_loop()
+        for key, (_, _, old) in list(self._per_loop.items()):
+            if old.is_closed():
+                del self._per_loop[key]
+        state = self._per_loop.get(id(loop))
+        if state is None:
+            client = openai.AsyncOpenAI(
+                base_url=self.config.base_url,
+                api_key=self._api_key,
+                timeout=self.config.timeout_s,
+                max_retries=0,  # retries are ours (tenacity), so they are counted and bounded once
+                http_client=self._http_client,
+            )
+            state = (client, asyncio.Semaphore(self.config.max_concurrency), loop)
+            self._per_loop[id(loop)] = state
+        return state[0], state[1]
+
     def _model_for(self, req: LLMRequest) -> str:
         return self.config.adapters[req.adapter] if req.adapter else self.config.model
 
-    async def _call(self, fn: Any, **kwargs: Any) -> Any:
+    async def _call(self, method: str, **kwargs: Any) -> Any:
+        """Call ``chat.completions.create`` or ``completions.create`` with bounded retries."""
         openai = require("openai", "openai")
+        client, semaphore = self._loop_state()
+        fn = client.chat.completions.create if method == "chat" else client.completions.create
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.config.max_retries + 1),
             wait=wait_random_exponential(multiplier=self.config.backoff_s, max=self.config.max_backoff_s),
@@ -125,7 +143,7 @@ class OpenAIBackend(LLMBackend):
             reraise=True,
         )
         try:
-            async with self._semaphore:
+            async with semaphore:
                 async for attempt in retrying:
                     with attempt:
                         return await fn(**kwargs)
@@ -168,14 +186,14 @@ class OpenAIBackend(LLMBackend):
             messages = [m.model_dump() for m in req.messages]
             if req.json_schema is not None:
                 return await self._chat_json(req, messages, kwargs)
-            resp = await self._call(self._client.chat.completions.create, messages=messages, **kwargs)
+            resp = await self._call("chat", messages=messages, **kwargs)
             choice = resp.choices[0]
             text = choice.message.content or ""
         else:
             extra = {}
             if req.json_schema is not None and self.config.vllm_extras:
                 extra["extra_body"] = {"structured_outputs": {"json": req.json_schema}}
-            resp = await self._call(self._client.completions.create, prompt=req.prompt, **kwargs, **extra)
+            resp = await self._call("completions", prompt=req.prompt, **kwargs, **extra)
             choice = resp.choices[0]
             text = choice.text or ""
         return self._result(req, resp, text, choice.finish_reason)
@@ -188,7 +206,7 @@ class OpenAIBackend(LLMBackend):
             messages = [note, *messages]
         try:
             resp = await self._call(
-                self._client.chat.completions.create,
+                "chat",
                 messages=messages,
                 response_format=self._response_format(req.json_schema or {}),
                 **kwargs,
@@ -227,7 +245,7 @@ class OpenAIBackend(LLMBackend):
         kwargs = {**self._sampling(req), "max_tokens": 1, "temperature": 0.0}
         if req.messages is not None:
             resp = await self._call(
-                self._client.chat.completions.create,
+                "chat",
                 messages=[m.model_dump() for m in req.messages],
                 logprobs=True,
                 top_logprobs=self.config.top_logprobs,
@@ -239,7 +257,7 @@ class OpenAIBackend(LLMBackend):
             top = {t.token: t.logprob for t in content[0].top_logprobs}
         else:
             resp = await self._call(
-                self._client.completions.create, prompt=req.prompt, logprobs=self.config.top_logprobs, **kwargs
+                "completions", prompt=req.prompt, logprobs=self.config.top_logprobs, **kwargs
             )
             lp = resp.choices[0].logprobs
             if lp is None or not lp.top_logprobs:
@@ -277,7 +295,7 @@ class OpenAIBackend(LLMBackend):
         logprobs, prompt_tokens = [], 0
         for choice in choices:
             resp = await self._call(
-                self._client.completions.create,
+                "completions",
                 model=self._model_for(req),
                 prompt=prompt + choice,
                 max_tokens=1,
@@ -303,7 +321,10 @@ class OpenAIBackend(LLMBackend):
         return list(await asyncio.gather(*(self._score_one(r) for r in requests)))
 
     async def aclose(self) -> None:
-        await self._client.close()
+        loop = asyncio.get_running_loop()
+        state = self._per_loop.pop(id(loop), None)
+        if state is not None:
+            await state[0].close()
 
 
 @backends.register("openai.v1", config=OpenAIConfig)

@@ -162,3 +162,46 @@ async def test_adapter_is_sent_as_model_name() -> None:
     llm = backend(server, adapters={"judge": "smol-judge"})
     await llm.generate([LLMRequest.chat("x", adapter="judge"), LLMRequest.chat("y")])
     assert sorted(b["model"] for b in server.bodies) == ["m", "smol-judge"]
+
+
+def completion_body(text: str, top: dict[str, float]) -> dict:
+    return {"id": "x", "object": "text_completion", "created": 0, "model": "m",
+            "choices": [{"index": 0, "text": text, "finish_reason": "length",
+                         "logprobs": {"tokens": [text], "token_logprobs": [top.get(text)], "text_offset": [0],
+                                      "top_logprobs": [top]}}],
+            "usage": {"prompt_tokens": 5, "completion_tokens": 1, "total_tokens": 6}}
+
+
+async def test_raw_prompt_generate_and_score_use_the_completions_endpoint() -> None:
+    server = Server(httpx.Response(200, json=completion_body(" Paris", {" Paris": -0.5, " Rome": -2.0})))
+    llm = backend(server)
+    (r,) = await llm.generate([LLMRequest(prompt="The capital of France is", max_tokens=3)])
+    (s,) = await llm.score_choices([LLMRequest(prompt="The capital of France is", choices=[" Paris", " Rome"])])
+    assert r.text == " Paris" and s.logprobs == [-0.5, -2.0]
+    assert server.bodies[0]["prompt"] == "The capital of France is" and server.bodies[1]["logprobs"] == 20
+
+
+async def test_echo_scoring_sums_the_choice_tokens() -> None:
+    prompt = "The capital of France is"
+
+    def echo(request: httpx.Request) -> httpx.Response:
+        text = json.loads(request.content)["prompt"]
+        choice = text[len(prompt):]
+        # prompt tokens, then the choice split in two tokens, then one generated token
+        tokens = [prompt, choice[:3], choice[3:], "."]
+        offsets = [0, len(prompt), len(prompt) + 3, len(text)]
+        values = [None, -1.0, -0.25, -3.0]
+        body = {"id": "x", "object": "text_completion", "created": 0, "model": "m",
+                "choices": [{"index": 0, "text": text + ".", "finish_reason": "length",
+                             "logprobs": {"tokens": tokens, "token_logprobs": values, "text_offset": offsets,
+                                          "top_logprobs": None}}],
+                "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4}}
+        return httpx.Response(200, json=body)
+
+    server = Server(echo)
+    (s,) = await backend(server, echo_scoring=True).score_choices(
+        [LLMRequest(prompt=prompt, choices=[" Paris", " Lyon"])]
+    )
+    assert s.logprobs == [-1.25, -1.25] and not s.approximate
+    assert [b["echo"] for b in server.bodies] == [True, True]
+    assert [b["prompt"] for b in server.bodies] == [prompt + " Paris", prompt + " Lyon"]
