@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import os
 import threading
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from pydantic import Field
 
@@ -48,6 +49,62 @@ class HFConfig(Slot):
     batch_size: int = Field(default=8, ge=1, description="sequences per forward pass")
     adapters: dict[str, str] = Field(default_factory=dict, description="adapter name -> peft adapter folder")
     threads: int | None = Field(default=None, ge=1, description="torch CPU threads")
+    prefix_min_tokens: int = Field(
+        default=32, ge=1, description="score_choices computes a prompt prefix this long or longer once when "
+        "several requests share it"
+    )
+
+
+class _Row(NamedTuple):
+    """One scoring sequence: request index, choice index (None: all choices single-token, read
+    from the next-token distribution), token ids, and the choice tokens ending the sequence."""
+
+    request: int
+    choice: int | None
+    seq: list[int]
+    tail: list[int]
+
+
+def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    n = min(len(a), len(b))
+    for k in range(n):
+        if a[k] != b[k]:
+            return k
+    return n
+
+
+def _prefix_groups(rows: list[_Row], min_tokens: int) -> list[tuple[list[int], list[_Row]]]:
+    """Group rows that share a prefix of at least ``min_tokens`` tokens (e.g. one document
+    judged against many triples). Each group's prefix leaves every member at least one token of
+    its own before its scored tokens. Rows with no such partner come back with an empty prefix.
+    """
+    ordered = sorted(rows, key=lambda r: r.seq)
+    groups: list[tuple[list[int], list[_Row]]] = []
+    loners: list[_Row] = []
+
+    def close(prefix: list[int], members: list[_Row]) -> None:
+        if len(members) > 1 and len(prefix) >= min_tokens:
+            groups.append((prefix, members))
+        else:
+            loners.extend(members)
+
+    prefix: list[int] = []
+    members: list[_Row] = []
+    for row in ordered:
+        limit = len(row.seq) - len(row.tail) - 1  # keep the last prompt token out of the prefix
+        if members:
+            shared = min(_common_prefix(prefix, row.seq), limit)
+            if shared >= min_tokens:
+                prefix = prefix[:shared]
+                members.append(row)
+                continue
+            close(prefix, members)
+        prefix, members = list(row.seq[: max(0, limit)]), [row]
+    if members:
+        close(prefix, members)
+    if loners:
+        groups.append(([], loners))
+    return groups
 
 
 def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
@@ -106,7 +163,7 @@ class HFBackend(LLMBackend):
         self.model = model
         self._lock = threading.Lock()
         self.capabilities = Capabilities(
-            logprobs=True, exact_choice_scores=True, lora=True, beam_search=True, json_schema=False
+            logprobs=True, exact_choice_scores=True, lora=True, beam_search=True, json_schema=False, prefix_caching=True
         )
 
     def fingerprint(self) -> str:
@@ -223,42 +280,35 @@ class HFBackend(LLMBackend):
     # -- score_choices -----------------------------------------------------------------------
 
     def _score_sync(self, requests: Sequence[LLMRequest]) -> list[ChoiceScores]:
-        torch = self._torch
         results: list[ChoiceScores | None] = [None] * len(requests)
         by_adapter: dict[str | None, list[int]] = defaultdict(list)
         for i, r in enumerate(requests):
             by_adapter[r.adapter].append(i)
         for adapter, idxs in by_adapter.items():
             # One row per prompt (single-token choices) or per prompt+choice (multi-token).
-            rows: list[tuple[int, int | None, list[int], list[int]]] = []
+            rows: list[_Row] = []
             choice_ids: dict[int, list[list[int]]] = {}
             prompts: dict[int, list[int]] = {}
             for i in idxs:
                 prompts[i] = self._prompt_ids(requests[i])
-                choice_ids[i] = [self.tokenizer(c, add_special_tokens=False)["input_ids"] for c in requests[i].choices or []]
+                choice_ids[i] = [
+                    self.tokenizer(c, add_special_tokens=False)["input_ids"] for c in requests[i].choices or []
+                ]
                 if any(not c for c in choice_ids[i]):
                     raise ConfigError(f"a choice of request {i} tokenises to nothing")
                 if all(len(c) == 1 for c in choice_ids[i]):
-                    rows.append((i, None, prompts[i], []))
+                    rows.append(_Row(i, None, prompts[i], []))
                 else:
-                    for j, c in enumerate(choice_ids[i]):
-                        rows.append((i, j, prompts[i] + c, c))
+                    rows.extend(_Row(i, j, prompts[i] + c, c) for j, c in enumerate(choice_ids[i]))
             logprobs: dict[int, list[float]] = {i: [0.0] * len(choice_ids[i]) for i in idxs}
-            rows.sort(key=lambda r: len(r[2]))
-            with self._lock, self._adapter(adapter), torch.inference_mode():
-                for batch in _chunks(rows, self.config.batch_size):
-                    ids, mask, positions = self._pad([r[2] for r in batch])
-                    logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions).logits
-                    width = ids.shape[1]
-                    for row, (i, j, seq, tail) in enumerate(batch):
-                        if j is None:
-                            dist = torch.log_softmax(logits[row, -1].float(), dim=-1)
-                            logprobs[i] = [float(dist[c[0]]) for c in choice_ids[i]]
-                        else:
-                            start = width - len(tail)
-                            dist = torch.log_softmax(logits[row, start - 1 : width - 1].float(), dim=-1)
-                            picked = dist.gather(1, torch.tensor(tail, device=dist.device).unsqueeze(1))
-                            logprobs[i][j] = float(picked.sum())
+            with self._lock, self._adapter(adapter), self._torch.inference_mode():
+                groups = _prefix_groups(rows, self.config.prefix_min_tokens)
+                shared = [g for g in groups if g[0]]
+                for batch in _chunks(sorted(shared, key=lambda g: len(g[0])), self.config.batch_size):
+                    self._score_with_prefixes(batch, choice_ids, logprobs)
+                for prefix, members in groups:
+                    if not prefix:
+                        self._score_plain(members, choice_ids, logprobs)
             for i in idxs:
                 results[i] = ChoiceScores(
                     choices=list(requests[i].choices or []),
@@ -268,6 +318,67 @@ class HFBackend(LLMBackend):
                     adapter=adapter,
                 )
         return [r for r in results if r is not None]
+
+    def _record(self, row: _Row, dist_rows: Any, choice_ids: dict[int, list[list[int]]], logprobs: dict[int, list[float]]) -> None:
+        """Store a row's log-probabilities; ``dist_rows`` are the log-softmaxed positions that
+        predict the row's scored tokens (the last prompt position for single-token choices)."""
+        torch = self._torch
+        if row.choice is None:
+            logprobs[row.request] = [float(dist_rows[-1, c[0]]) for c in choice_ids[row.request]]
+        else:
+            picked = dist_rows.gather(1, torch.tensor(row.tail, device=dist_rows.device).unsqueeze(1))
+            logprobs[row.request][row.choice] = float(picked.sum())
+
+    def _score_plain(self, rows: list[_Row], choice_ids: dict[int, list[list[int]]], logprobs: dict[int, list[float]]) -> None:
+        """Left-padded batches; logits only for the positions that are scored."""
+        torch = self._torch
+        for batch in _chunks(sorted(rows, key=lambda r: len(r.seq)), self.config.batch_size):
+            ids, mask, positions = self._pad([r.seq for r in batch])
+            keep = max(len(r.tail) for r in batch) + 1
+            logits = self.model(
+                input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=keep
+            ).logits
+            for row_i, row in enumerate(batch):
+                span = max(1, len(row.tail))
+                dist = torch.log_softmax(logits[row_i, keep - 1 - span : keep - 1 if row.tail else keep].float(), dim=-1)
+                self._record(row, dist, choice_ids, logprobs)
+
+    def _score_with_prefixes(
+        self,
+        groups: list[tuple[list[int], list[_Row]]],
+        choice_ids: dict[int, list[list[int]]],
+        logprobs: dict[int, list[float]],
+    ) -> None:
+        """Run a batch of shared prefixes once, then every member's remainder against its
+        prefix's cache rows. Remainders are left-padded after the prefix (the pads in between are
+        masked out and skipped by the position ids), so every scored position is at the end."""
+        torch = self._torch
+        transformers = require("transformers", "hf")
+        prefix_ids, prefix_mask, prefix_pos = self._pad([prefix for prefix, _ in groups])
+        cache = transformers.DynamicCache()
+        self.model(
+            input_ids=prefix_ids, attention_mask=prefix_mask, position_ids=prefix_pos,
+            past_key_values=cache, use_cache=True, logits_to_keep=1,
+        )
+        lengths = prefix_mask.sum(-1)
+        members = [(g, row) for g, (_, rows) in enumerate(groups) for row in rows]
+        for batch in _chunks(members, self.config.batch_size):
+            select = torch.tensor([g for g, _ in batch], device=self.device)
+            rests = [row.seq[len(groups[g][0]) :] for g, row in batch]
+            ids, rest_mask, _ = self._pad(rests)
+            mask = torch.cat([prefix_mask[select], rest_mask], dim=1)
+            positions = lengths[select].unsqueeze(1) + (rest_mask.cumsum(-1) - 1).clamp(min=0)
+            batch_cache = copy.deepcopy(cache)
+            batch_cache.batch_select_indices(select)
+            keep = max(len(row.tail) for _, row in batch) + 1
+            logits = self.model(
+                input_ids=ids, attention_mask=mask, position_ids=positions,
+                past_key_values=batch_cache, use_cache=True, logits_to_keep=keep,
+            ).logits
+            for row_i, (_, row) in enumerate(batch):
+                span = max(1, len(row.tail))
+                dist = torch.log_softmax(logits[row_i, keep - 1 - span : keep - 1 if row.tail else keep].float(), dim=-1)
+                self._record(row, dist, choice_ids, logprobs)
 
     async def score_batch(self, requests: Sequence[LLMRequest]) -> list[ChoiceScores]:
         try:

@@ -98,3 +98,28 @@ def test_seeded_sampling_is_reproducible(plain: HFBackend) -> None:
     req = LLMRequest(prompt=PROMPTS[0], max_tokens=8, temperature=1.0, seed=7)
     first = LLM(plain).generate_sync([req])[0].text
     assert LLM(plain).generate_sync([req])[0].text == first
+
+
+def test_shared_prefix_scoring_equals_plain_scoring(tiny_llama_dir: Path) -> None:
+    """Requests sharing a long prefix (one document, many triples) reuse its KV cache; the scores
+    must equal scoring every sequence in full."""
+    document = "Document: " + " ".join(f"word{i}" for i in range(60)) + "\n"
+    questions = ["Is this true: a b c?", "Is this true: a much longer question d e f g h?", "Is this true: x?"]
+    reqs = [LLMRequest(prompt=document + q, choices=["Yes", "No"]) for q in questions]
+    reqs += [LLMRequest(prompt=document + q, choices=[" Yes indeed", " No"]) for q in questions[:2]]
+    reqs += [LLMRequest(prompt="Unrelated short prompt", choices=["Yes", "No"])]
+    shared = HFBackend(HFConfig(model=str(tiny_llama_dir), batch_size=2, prefix_min_tokens=16))
+    plain = HFBackend(HFConfig(model=str(tiny_llama_dir), batch_size=2, prefix_min_tokens=10_000))
+    from kgjudge.llm._hf import _prefix_groups, _Row
+
+    rows = [_Row(i, None, shared._prompt_ids(r), []) for i, r in enumerate(reqs[:3])]
+    groups = _prefix_groups(rows, 16)
+    assert len(groups) == 1 and len(groups[0][0]) >= 16 and len(groups[0][1]) == 3
+    with_prefix = LLM(shared).score_choices_sync(reqs)
+    without = LLM(plain).score_choices_sync(reqs)
+    tok = plain.tokenizer
+    for req, a, b in zip(reqs, with_prefix, without):
+        assert a.logprobs == pytest.approx(b.logprobs, abs=1e-4)
+        ids = tok(req.prompt)["input_ids"]
+        manual = [manual_logprob(plain, ids, tok(c, add_special_tokens=False)["input_ids"]) for c in req.choices]
+        assert a.logprobs == pytest.approx(manual, abs=1e-4)
