@@ -108,21 +108,22 @@ def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] |
     return current if isinstance(current, type) and issubclass(current, BaseModel) else None
 
 
-def _raise_validation(
+def _validation_error(
     exc: ValidationError, model: type[BaseModel], *, file: str | None, prefix: str
-) -> None:
+) -> ConfigError:
+    """The ConfigError for the first error of a pydantic ValidationError."""
     err = exc.errors()[0]
     loc = tuple(err["loc"])
     key = ".".join(str(p) for p in ((prefix,) if prefix else ()) + loc)
     if err["type"] == "extra_forbidden":
         owner = _model_at(model, loc[:-1])
         valid = sorted(owner.model_fields) if owner else None
-        raise ConfigError("unknown key", file=file, key=key, choices=valid) from exc
+        return ConfigError("unknown key", file=file, key=key, choices=valid)
     if err["type"] == "literal_error":
         expected = err.get("ctx", {}).get("expected", "")
-        raise ConfigError(f"invalid value {err.get('input')!r}; expected {expected}", file=file, key=key) from exc
+        return ConfigError(f"invalid value {err.get('input')!r}; expected {expected}", file=file, key=key)
     more = f" (and {len(exc.errors()) - 1} more errors)" if len(exc.errors()) > 1 else ""
-    raise ConfigError(f"{err['msg']} (got {err.get('input')!r}){more}", file=file, key=key) from exc
+    return ConfigError(f"{err['msg']} (got {err.get('input')!r}){more}", file=file, key=key)
 
 
 def validate_slot(
@@ -139,8 +140,7 @@ def validate_slot(
     try:
         return entry.config.model_validate(raw)
     except ValidationError as exc:
-        _raise_validation(exc, entry.config, file=file, prefix=key)
-        raise  # unreachable: _raise_validation always raises
+        raise _validation_error(exc, entry.config, file=file, prefix=key) from exc
 
 
 def parse_config(raw: Any, *, file: str | None = None) -> KGJudgeConfig:
@@ -157,7 +157,7 @@ def parse_config(raw: Any, *, file: str | None = None) -> KGJudgeConfig:
     try:
         config = KGJudgeConfig.model_validate(rest)
     except ValidationError as exc:
-        _raise_validation(exc, KGJudgeConfig, file=file, prefix="")
+        raise _validation_error(exc, KGJudgeConfig, file=file, prefix="") from exc
     config.backends = slots
     return config
 

@@ -111,21 +111,14 @@ def write_jsonl(
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    target = path if append else path.with_name(f".{path.name}.tmp-{os.getpid()}")
     count = 0
-    if append:
-        with path.open("a", encoding="utf-8") as handle:
-            for record in records:
-                handle.write(_dump(record) + "\n")
-                count += 1
-            handle.flush()
-            os.fsync(handle.fileno())
-        return count
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with tmp.open("w", encoding="utf-8") as handle:
+    with target.open("a" if append else "w", encoding="utf-8") as handle:
         for record in records:
             handle.write(_dump(record) + "\n")
             count += 1
         handle.flush()
         os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    if not append:
+        os.replace(target, path)
     return count

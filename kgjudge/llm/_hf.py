@@ -107,6 +107,13 @@ def _prefix_groups(rows: list[_Row], min_tokens: int) -> list[tuple[list[int], l
     return groups
 
 
+def _filled(results: list[Any]) -> list[Any]:
+    """Every slot of a batch must have its result: a gap would misalign results and requests."""
+    if any(r is None for r in results):
+        raise BackendError("internal error: a request of the batch got no result", backend=HFBackend.name)
+    return results
+
+
 def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
@@ -269,7 +276,7 @@ class HFBackend(LLMBackend):
                             model=self.model_id,
                             adapter=adapter,
                         )
-        return [r for r in results if r is not None]
+        return _filled(results)
 
     async def generate_batch(self, requests: Sequence[LLMRequest]) -> list[GenerationResult]:
         try:
@@ -317,7 +324,7 @@ class HFBackend(LLMBackend):
                     model=self.model_id,
                     adapter=adapter,
                 )
-        return [r for r in results if r is not None]
+        return _filled(results)
 
     def _record(self, row: _Row, dist_rows: Any, choice_ids: dict[int, list[list[int]]], logprobs: dict[int, list[float]]) -> None:
         """Store a row's log-probabilities; ``dist_rows`` are the log-softmaxed positions that

@@ -13,6 +13,7 @@ from kgjudge.llm import (
     FakeConfig,
     LLMRequest,
     ResponseCache,
+    Usage,
     check_json,
     extract_json,
 )
@@ -171,3 +172,12 @@ def test_choice_scores_probabilities() -> None:
     assert s.probs == pytest.approx([0.5, 0.5, 0.0])
     with pytest.raises(ValueError, match="differ in length"):
         ChoiceScores(choices=["A"], logprobs=[])
+
+
+def test_usage_counters_add_up() -> None:
+    llm, _ = make(replies=["a b c"])
+    llm.generate_sync([LLMRequest.chat("one two"), LLMRequest.chat("three")])
+    total = Usage()
+    total.add(llm.usage)
+    total.add(llm.usage)
+    assert total.requests == 4 and total.model_calls == 4 and total.completion_tokens == 12
