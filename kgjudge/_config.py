@@ -15,25 +15,15 @@ from pathlib import Path
 from typing import Any, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from kgjudge._errors import ConfigError
+from kgjudge._pipeline_config import PipelineConfig
 from kgjudge._registry import Registry, backends
+from kgjudge._sections import Section, Slot
 
 ENV_REF = re.compile(r"^\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}$")
 SECRET_KEYS = re.compile(r"(api_key|password|passwd|token|secret)$", re.IGNORECASE)
-
-
-class Section(BaseModel):
-    """Base of every config section: unknown keys are rejected."""
-
-    model_config = ConfigDict(extra="forbid")
-
-
-class Slot(Section):
-    """Base of the config model of a registered component; ``type`` picks the component."""
-
-    type: str
 
 
 class CacheConfig(Section):
@@ -57,6 +47,7 @@ class KGJudgeConfig(Section):
 
     backends: dict[str, Slot] = Field(default_factory=dict)
     cache: CacheConfig = Field(default_factory=CacheConfig)
+    pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
 
 
 def resolve_env(value: str | None, *, key: str = "", file: str | None = None) -> str | None:

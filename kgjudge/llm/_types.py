@@ -157,6 +157,7 @@ class Usage(BaseModel):
     completion_tokens: int = 0
     parse_repairs: int = 0
     parse_failures: int = 0
+    model_seconds: float = Field(default=0.0, description="wall time spent waiting for the backend")
 
     def add(self, other: Usage) -> None:
         for name in type(self).model_fields:

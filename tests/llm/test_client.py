@@ -181,3 +181,12 @@ def test_usage_counters_add_up() -> None:
     total.add(llm.usage)
     total.add(llm.usage)
     assert total.requests == 4 and total.model_calls == 4 and total.completion_tokens == 12
+
+
+async def test_identical_requests_in_a_batch_are_sent_once(tmp_path: Path) -> None:
+    for cache in (None, tmp_path):
+        llm, backend = make(cache)
+        out = await llm.generate([LLMRequest.chat("same"), LLMRequest.chat("other"), LLMRequest.chat("same")])
+        assert len(backend.calls) == 2 and out[0].text == out[2].text
+        assert [r.cached for r in out] == [False, False, True]
+        assert llm.usage.model_calls == 2 and llm.usage.requests == 3 and llm.usage.cache_hits == 1

@@ -1,0 +1,77 @@
+"""Config sections of the document-to-KG pipeline (``pipeline:`` in a config file)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from kgjudge._sections import Section
+
+
+class InputConfig(Section):
+    """How documents are read and what counts as bad input."""
+
+    id_field: str = "id"
+    text_field: str = "text"
+    max_chars: int = Field(default=1_000_000, ge=1, description="longer documents are rejected")
+    on_bad_input: Literal["skip", "fail"] = Field(
+        default="skip", description="skip: report bad documents and go on; fail: stop before any model call"
+    )
+
+
+class ChunkingConfig(Section):
+    """Sentence-aligned chunks of at most ``max_tokens`` spaCy tokens."""
+
+    max_tokens: int = Field(default=256, ge=8)
+    overlap_tokens: int = Field(default=32, ge=0, description="sentences carried into the next chunk")
+
+    @model_validator(mode="after")
+    def _check(self) -> ChunkingConfig:
+        if self.overlap_tokens >= self.max_tokens:
+            raise ValueError("overlap_tokens must be smaller than max_tokens")
+        return self
+
+
+class DenoiseConfig(Section):
+    """Entity-centric denoising: extract entities, rewrite the text around them, iterate."""
+
+    enabled: bool = True
+    backend: str = "default"
+    adapter: str | None = None
+    rounds: int = Field(default=2, ge=1, le=10)
+    max_entities: int = Field(default=40, ge=1)
+    entities_max_tokens: int = Field(default=160, ge=16, description="generation budget of an entity list")
+    max_tokens: int = Field(default=384, ge=16, description="generation budget of a rewrite")
+    entities_prompt: str = "denoise_entities.v1"
+    rewrite_prompt: str = "denoise_rewrite.v1"
+
+
+class FewShotExample(Section):
+    """A worked example shown to the extractor before the real text."""
+
+    text: str
+    entities: list[str] = Field(default_factory=list)
+    triples: list[tuple[str, str, str]]
+
+
+class ExtractConfig(Section):
+    """Triple extraction from the (denoised) text given its entities."""
+
+    backend: str = "default"
+    adapter: str | None = None
+    prompt: str = "extract_triples.v1"
+    max_triples: int = Field(default=50, ge=1, description="per chunk; more are dropped and reported")
+    max_element_chars: int = Field(default=200, ge=1, description="longer heads, relations or tails are invalid")
+    max_tokens: int = Field(default=512, ge=16)
+    few_shot: list[FewShotExample] = Field(default_factory=list)
+
+
+class PipelineConfig(Section):
+    """The ``pipeline:`` section: inputs, stages and batching of ``kgjudge build``."""
+
+    batch_size: int = Field(default=8, ge=1, description="documents per batch (the unit of resumption)")
+    input: InputConfig = Field(default_factory=InputConfig)
+    chunking: ChunkingConfig = Field(default_factory=ChunkingConfig)
+    denoise: DenoiseConfig = Field(default_factory=DenoiseConfig)
+    extract: ExtractConfig = Field(default_factory=ExtractConfig)

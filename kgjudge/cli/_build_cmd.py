@@ -1,0 +1,54 @@
+"""``kgjudge build``: documents to a knowledge graph."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from kgjudge.cli._app import app, get_config, handles_errors
+
+
+def format_summary(summary: object) -> str:
+    """A short human-readable account of a build."""
+    s = summary  # BuildSummary
+    lines = [
+        f"graph in {s.out}: {s.triples} triples, {s.entities} entities, {s.relations} relations "  # type: ignore[attr-defined]
+        f"from {s.documents} documents ({s.chunks} chunks)",  # type: ignore[attr-defined]
+    ]
+    if s.top_relations:  # type: ignore[attr-defined]
+        lines.append("top relations: " + ", ".join(f"{r} ({n})" for r, n in s.top_relations))  # type: ignore[attr-defined]
+    if s.top_entities:  # type: ignore[attr-defined]
+        lines.append("top entities: " + ", ".join(f"{e} ({n})" for e, n in s.top_entities))  # type: ignore[attr-defined]
+    failures = ", ".join(f"{k}: {v}" for k, v in sorted(s.failures.items())) or "none"  # type: ignore[attr-defined]
+    lines.append(f"rejected inputs: {s.rejected}; unusable model replies: {failures}")  # type: ignore[attr-defined]
+    if s.gold_triples or s.malformed_gold:  # type: ignore[attr-defined]
+        lines.append(f"gold triples: {s.gold_triples} (malformed, skipped: {s.malformed_gold})")  # type: ignore[attr-defined]
+    u = s.this_run  # type: ignore[attr-defined]
+    lines.append(
+        f"this run: {s.batches_run} batches, {u.model_calls} model calls, cache hits {u.cache_hits}/{u.requests}, "  # type: ignore[attr-defined]
+        f"tokens in {u.prompt_tokens} out {u.completion_tokens}, {s.wall_seconds:.1f} s"  # type: ignore[attr-defined]
+    )
+    return "\n".join(lines)
+
+
+@app.command("build")
+@handles_errors
+def build_command(
+    inputs: list[Path] = typer.Argument(..., help="text/Markdown files or folders, JSONL, or *.target files"),
+    out: Path = typer.Option(..., "--out", "-o", help="output folder (resumed if it holds an unfinished build)"),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="config file; embedded default if omitted"),
+    engine: str = typer.Option("local", help="local, or ray to spread batches over Ray workers"),
+    workers: int = typer.Option(2, min=1, help="Ray workers"),
+    restart: bool = typer.Option(False, "--restart", help="discard what --out holds and start again"),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+) -> None:
+    """Turn documents into triples with provenance: chunk, denoise, extract (resumable, cached)."""
+    from kgjudge._errors import ConfigError
+    from kgjudge.pipeline import build
+
+    if engine not in ("local", "ray"):
+        raise ConfigError(f"unknown engine '{engine}'", key="--engine", choices=["local", "ray"])
+    summary = build(inputs, get_config(config), out, engine=engine, workers=workers, restart=restart, progress=progress)
+    typer.echo(format_summary(summary))

@@ -1,0 +1,295 @@
+"""``kgjudge build``: documents in, one JSONL file per stage out, resumable.
+
+The output folder holds ``documents.jsonl``, ``chunks.jsonl``, ``denoised.jsonl``,
+``triples.jsonl``, ``failures.jsonl`` (every reply a stage could not use, with its raw text),
+``rejects.jsonl`` (bad input documents with file and line), ``gold.jsonl`` (gold triples from
+aligned ``.source`` files, when present), ``progress.jsonl`` and ``manifest.json``.
+
+Resumption: a batch's records are appended (and fsynced) to the stage files first, then one
+line naming its documents goes to ``progress.jsonl``. On a re-run, records of documents without
+a progress line (a batch cut off, even by kill -9) are dropped from the stage files and those
+documents are processed again: at most the batch in flight is redone, nothing is lost or
+duplicated. A finished build re-run makes no model calls; a fresh output folder over the same
+inputs is answered from the response cache.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import platform
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+from tqdm import tqdm
+
+from kgjudge._config import KGJudgeConfig, dump_config
+from kgjudge._errors import ConfigError, InputError
+from kgjudge._extras import require
+from kgjudge._inputs import LoadedInputs, load_documents
+from kgjudge._jsonl import iter_jsonl, write_jsonl
+from kgjudge._records import Document
+from kgjudge.llm import Usage
+from kgjudge.pipeline._batch import BatchResult, StageRunner
+
+STAGE_FILES = {
+    "documents": "documents.jsonl",
+    "chunks": "chunks.jsonl",
+    "denoised": "denoised.jsonl",
+    "triples": "triples.jsonl",
+    "failures": "failures.jsonl",
+}
+
+
+class BuildSummary(BaseModel):
+    """What a build produced (also the ``counts`` and ``usage`` of manifest.json)."""
+
+    out: str
+    documents: int
+    rejected: int
+    chunks: int
+    entities: int
+    triples: int
+    relations: int
+    failures: dict[str, int]
+    malformed_gold: int = 0
+    gold_triples: int = 0
+    batches_run: int
+    usage: dict[str, Usage]
+    this_run: Usage
+    wall_seconds: float
+    top_relations: list[tuple[str, int]] = Field(default_factory=list)
+    top_entities: list[tuple[str, int]] = Field(default_factory=list)
+
+
+def _config_hash(config: KGJudgeConfig) -> str:
+    return hashlib.sha256(dump_config(config).encode()).hexdigest()[:16]
+
+
+def _batches(documents: Sequence[Document], size: int) -> Iterator[list[Document]]:
+    for i in range(0, len(documents), size):
+        yield list(documents[i : i + size])
+
+
+class Build:
+    """A resumable build of one output folder.
+
+    Args:
+        config: the validated config (``pipeline:`` and the backends it names).
+        out: the output folder.
+        engine: ``local`` (this process) or ``ray`` (documents spread over Ray workers, each
+            with its own backend; outputs are identical).
+        workers: Ray workers.
+        restart: discard what ``out`` holds instead of resuming it.
+        progress: show a progress bar on stderr.
+
+    Example:
+        >>> summary = Build(load_config("configs/pipelines/default.yaml"), "out/").run(["docs/"])
+    """
+
+    def __init__(
+        self,
+        config: KGJudgeConfig,
+        out: str | os.PathLike[str],
+        *,
+        engine: Literal["local", "ray"] = "local",
+        workers: int = 2,
+        restart: bool = False,
+        progress: bool = True,
+    ) -> None:
+        self.config = config
+        self.out = Path(out)
+        self.engine = engine
+        self.workers = workers
+        self.restart = restart
+        self.progress = progress
+
+    # -- output folder state -----------------------------------------------------------------
+
+    def _prepare(self, loaded: LoadedInputs, input_hash: str) -> set[str]:
+        """Check the folder belongs to this config and inputs; return the finished documents."""
+        self.out.mkdir(parents=True, exist_ok=True)
+        manifest = self.out / "manifest.json"
+        if self.restart:
+            for name in [*STAGE_FILES.values(), "progress.jsonl", "manifest.json"]:
+                (self.out / name).unlink(missing_ok=True)
+        elif manifest.is_file():
+            old = json.loads(manifest.read_text())
+            if old.get("config_hash") != _config_hash(self.config) or old.get("input_hash") != input_hash:
+                raise ConfigError(
+                    f"{self.out} holds a build of other inputs or another config; "
+                    "use --restart to discard it, or another --out"
+                )
+        self._write_manifest(input_hash, finished=False)
+        write_jsonl(self.out / "rejects.jsonl", loaded.rejects)
+        if loaded.gold:
+            write_jsonl(self.out / "gold.jsonl", loaded.gold)
+        done: set[str] = set()
+        progress = self.out / "progress.jsonl"
+        if progress.is_file():
+            for line in iter_jsonl(progress, errors=[]):  # a torn last line is a batch not done
+                done.update(line["documents"])
+        for name in STAGE_FILES.values():
+            path = self.out / name
+            if path.is_file():
+                # Drop what an interrupted batch left behind (and any torn line).
+                records = [r for r in iter_jsonl(path, errors=[]) if self._doc_of(r) in done]
+                write_jsonl(path, records)
+        return done
+
+    @staticmethod
+    def _doc_of(record: dict[str, Any]) -> str | None:
+        return record.get("document_id", record.get("id"))
+
+    def _append(self, result: BatchResult) -> None:
+        for key, name in STAGE_FILES.items():
+            write_jsonl(self.out / name, getattr(result, key), append=True)
+        line = {"documents": result.document_ids, "usage": {k: v.model_dump() for k, v in result.usage.items()}}
+        write_jsonl(self.out / "progress.jsonl", [line], append=True)
+
+    def _write_manifest(self, input_hash: str, *, finished: bool, summary: BuildSummary | None = None) -> None:
+        from kgjudge import __version__
+
+        data: dict[str, Any] = {
+            "kgjudge": __version__,
+            "python": sys.version.split()[0],
+            "platform": platform.platform(),
+            "finished": finished,
+            "config_hash": _config_hash(self.config),
+            "input_hash": input_hash,
+            "config": json.loads(json.dumps(self._config_dict())),
+            "prompt_versions": {
+                "denoise": [self.config.pipeline.denoise.entities_prompt, self.config.pipeline.denoise.rewrite_prompt]
+                if self.config.pipeline.denoise.enabled else [],
+                "extract": self.config.pipeline.extract.prompt,
+            },
+        }
+        if summary is not None:
+            data["summary"] = summary.model_dump(mode="json")
+        tmp = self.out / ".manifest.json.tmp"
+        tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False))
+        os.replace(tmp, self.out / "manifest.json")
+
+    def _config_dict(self) -> dict[str, Any]:
+        data = self.config.model_dump(mode="json")
+        data["backends"] = {k: v.model_dump(mode="json") for k, v in self.config.backends.items()}
+        return data
+
+    # -- engines -------------------------------------------------------------------------------
+
+    async def _local(self, batches: list[list[Document]]) -> Any:
+        runner = StageRunner(self.config)
+        for batch in batches:
+            yield await runner.process(batch)
+
+    def _ray(self, batches: list[list[Document]]) -> Iterator[BatchResult]:
+        ray = require("ray", "ray")
+        from kgjudge.pipeline._ray import RayWorker
+
+        started_here = not ray.is_initialized()
+        if started_here:
+            ray.init(num_cpus=self.workers, include_dashboard=False, log_to_driver=False)
+        try:
+            actor = ray.remote(RayWorker)
+            config = json.dumps(self._config_dict())
+            actors = [actor.remote(config) for _ in range(min(self.workers, max(1, len(batches))))]
+            pool = ray.util.ActorPool(actors)
+            # ActorPool.map yields in submission order, so files are written in input order.
+            for payload in pool.map(lambda a, b: a.process.remote([d.model_dump() for d in b]), batches):
+                yield BatchResult.model_validate(payload)
+        finally:
+            if started_here:
+                ray.shutdown()
+
+    # -- run -----------------------------------------------------------------------------------
+
+    def run(self, inputs: Sequence[str | os.PathLike[str]]) -> BuildSummary:
+        """Build (or resume) the graph of ``inputs``."""
+        started = time.perf_counter()
+        loaded = load_documents(inputs, self.config.pipeline.input)
+        input_hash = hashlib.sha256(
+            json.dumps([[d.id, hashlib.sha256(d.text.encode()).hexdigest()] for d in loaded.documents]).encode()
+        ).hexdigest()[:16]
+        done = self._prepare(loaded, input_hash)
+        todo = [d for d in loaded.documents if d.id not in done]
+        batches = list(_batches(todo, self.config.pipeline.batch_size))
+        this_run = Usage()
+        bar = None
+        if self.progress:
+            bar = tqdm(total=len(loaded.documents), initial=len(done), unit="doc", desc="build", file=sys.stderr)
+        try:
+            if self.engine == "ray":
+                for result in self._ray(batches):
+                    self._after_batch(result, this_run, bar)
+            else:
+                asyncio.run(self._run_local(batches, this_run, bar))
+        finally:
+            if bar is not None:
+                bar.close()
+        summary = self._summarise(loaded, len(batches), this_run, time.perf_counter() - started)
+        self._write_manifest(input_hash, finished=True, summary=summary)
+        return summary
+
+    async def _run_local(self, batches: list[list[Document]], this_run: Usage, bar: Any) -> None:
+        async for result in self._local(batches):
+            self._after_batch(result, this_run, bar)
+
+    def _after_batch(self, result: BatchResult, this_run: Usage, bar: Any) -> None:
+        self._append(result)
+        for usage in result.usage.values():
+            this_run.add(usage)
+        if bar is not None:
+            bar.update(len(result.document_ids))
+            bar.set_postfix(
+                tokens=this_run.prompt_tokens + this_run.completion_tokens,
+                cache=f"{this_run.cache_hits}/{this_run.requests}",
+                calls=this_run.model_calls,
+            )
+
+    def _summarise(self, loaded: LoadedInputs, batches: int, this_run: Usage, wall: float) -> BuildSummary:
+        def read(name: str) -> list[dict[str, Any]]:
+            path = self.out / name
+            return list(iter_jsonl(path)) if path.is_file() else []
+
+        triples = read("triples.jsonl")
+        usage: dict[str, Usage] = {}
+        for line in read("progress.jsonl"):
+            for stage, counts in line.get("usage", {}).items():
+                usage.setdefault(stage, Usage()).add(Usage.model_validate(counts))
+        relations = Counter(t["relation"] for t in triples)
+        degree = Counter([t["head"] for t in triples] + [t["tail"] for t in triples])
+        failures = Counter(f["stage"] for f in read("failures.jsonl"))
+        return BuildSummary(
+            out=str(self.out),
+            documents=len(read("documents.jsonl")),
+            rejected=len(loaded.rejects),
+            chunks=len(read("chunks.jsonl")),
+            entities=len(degree),
+            triples=len(triples),
+            relations=len(relations),
+            failures=dict(failures),
+            malformed_gold=loaded.malformed_gold,
+            gold_triples=len(loaded.gold),
+            batches_run=batches,
+            usage=usage,
+            this_run=this_run,
+            wall_seconds=wall,
+            top_relations=relations.most_common(5),
+            top_entities=degree.most_common(5),
+        )
+
+
+def build(
+    inputs: Sequence[str | os.PathLike[str]], config: KGJudgeConfig, out: str | os.PathLike[str], **kwargs: Any
+) -> BuildSummary:
+    """Build the graph of ``inputs`` into ``out``; see :class:`Build`."""
+    if not inputs:
+        raise InputError("no inputs given")
+    return Build(config, out, **kwargs).run(inputs)

@@ -1,0 +1,39 @@
+"""The stages of the document-to-KG path: chunking, entity-centric denoising, extraction.
+
+Each stage has pure prompt-building and reply-parsing functions (versioned templates under
+``kgjudge/prompts``) and one async function that runs it over a batch through the LLM client.
+"""
+
+from kgjudge.stages._chunking import Chunker, SplitChunk
+from kgjudge.stages._denoise import (
+    ENTITY_SCHEMA,
+    denoise,
+    entity_request,
+    parse_entities,
+    parse_rewrite,
+    rewrite_request,
+)
+from kgjudge.stages._evidence import evidence_span
+from kgjudge.stages._extract import TRIPLE_SCHEMA, extract, extract_request, parse_triples
+from kgjudge.stages._types import DenoisedChunk, DenoiseRound, StageFailure
+
+__all__ = sorted(
+    [
+        "Chunker",
+        "DenoiseRound",
+        "DenoisedChunk",
+        "ENTITY_SCHEMA",
+        "SplitChunk",
+        "StageFailure",
+        "TRIPLE_SCHEMA",
+        "denoise",
+        "entity_request",
+        "evidence_span",
+        "extract",
+        "extract_request",
+        "parse_entities",
+        "parse_rewrite",
+        "parse_triples",
+        "rewrite_request",
+    ]
+)

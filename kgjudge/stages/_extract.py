@@ -1,0 +1,147 @@
+"""Triple extraction from the denoised text given its entities, as JSON-schema output.
+
+Replies are validated item by item: each triple needs exactly three non-empty strings within
+``max_element_chars``; whitespace is normalised; duplicates (ignoring case) are dropped. Invalid
+items are reported as failures with the raw reply while the valid ones are kept. A reply that is
+not JSON of the right shape gets the client's one repair request; if that fails too, whatever
+valid triples the raw reply still holds are salvaged and the failure is recorded.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from kgjudge._errors import ParseError
+from kgjudge._pipeline_config import ExtractConfig
+from kgjudge._prompts import render
+from kgjudge._records import ChatMessage, Document, ModelRef, Triple
+from kgjudge.llm import LLM, LLMRequest, extract_json
+from kgjudge.stages._chunking import SplitChunk
+from kgjudge.stages._evidence import evidence_span
+from kgjudge.stages._types import DenoisedChunk, StageFailure
+
+TRIPLE_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "triples": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"head": {"type": "string"}, "relation": {"type": "string"}, "tail": {"type": "string"}},
+                "required": ["head", "relation", "tail"],
+                "additionalProperties": False,
+            },
+        }
+    },
+    "required": ["triples"],
+    "additionalProperties": False,
+}
+
+
+def _answer(triples: Sequence[Sequence[str]]) -> str:
+    return json.dumps({"triples": [{"head": h, "relation": r, "tail": t} for h, r, t in triples]}, ensure_ascii=False)
+
+
+def extract_request(text: str, entities: Sequence[str], config: ExtractConfig) -> LLMRequest:
+    """The extraction request, with the config's few-shot examples as earlier chat turns."""
+    messages: list[ChatMessage] = []
+    for example in config.few_shot:
+        messages.append(ChatMessage(role="user", content=render(config.prompt, text=example.text, entities=example.entities)))
+        messages.append(ChatMessage(role="assistant", content=_answer(example.triples)))
+    messages.append(ChatMessage(role="user", content=render(config.prompt, text=text, entities=list(entities))))
+    return LLMRequest(
+        messages=messages, json_schema=TRIPLE_SCHEMA, max_tokens=config.max_tokens, adapter=config.adapter
+    )
+
+
+def parse_triples(value: Any, config: ExtractConfig) -> tuple[list[tuple[str, str, str]], list[str]]:
+    """Valid, normalised, de-duplicated triples from a reply value, and a note per invalid item.
+
+    Items may be objects with head/relation/tail or lists of three strings.
+    """
+    items = value.get("triples") if isinstance(value, dict) else value
+    if not isinstance(items, list):
+        return [], ["the reply holds no list of triples"]
+    triples: list[tuple[str, str, str]] = []
+    problems: list[str] = []
+    seen: set[tuple[str, str, str]] = set()
+    for n, item in enumerate(items):
+        if isinstance(item, dict):
+            parts = [item.get("head"), item.get("relation"), item.get("tail")]
+            extra = set(item) - {"head", "relation", "tail"}
+            if extra:
+                problems.append(f"item {n}: unexpected keys {sorted(extra)}")
+                continue
+        elif isinstance(item, (list, tuple)):
+            if len(item) != 3:
+                problems.append(f"item {n}: {len(item)} elements, expected 3")
+                continue
+            parts = list(item)
+        else:
+            problems.append(f"item {n}: not an object or a list")
+            continue
+        if not all(isinstance(p, str) for p in parts):
+            problems.append(f"item {n}: head, relation and tail must be strings")
+            continue
+        h, r, t = (" ".join(p.split()) for p in parts)  # type: ignore[union-attr]
+        if not (h and r and t):
+            problems.append(f"item {n}: empty head, relation or tail")
+            continue
+        if max(len(h), len(r), len(t)) > config.max_element_chars:
+            problems.append(f"item {n}: an element is longer than {config.max_element_chars} characters")
+            continue
+        key = (h.casefold(), r.casefold(), t.casefold())
+        if key in seen:
+            continue
+        seen.add(key)
+        triples.append((h, r, t))
+    if len(triples) > config.max_triples:
+        problems.append(f"{len(triples) - config.max_triples} triples over max_triples={config.max_triples} dropped")
+        triples = triples[: config.max_triples]
+    return triples, problems
+
+
+async def extract(
+    chunks: Sequence[SplitChunk],
+    denoised: Sequence[DenoisedChunk],
+    documents: dict[str, Document],
+    llm: LLM,
+    config: ExtractConfig,
+    *,
+    model: str,
+) -> tuple[list[Triple], list[StageFailure]]:
+    """Triples with provenance for a batch of chunks (aligned with ``denoised`` by chunk id)."""
+    text_of = {d.chunk_id: d for d in denoised}
+    requests = [extract_request(text_of[c.chunk.id].text, text_of[c.chunk.id].entities, config) for c in chunks]
+    replies = await llm.generate(requests, return_exceptions=True)
+    ref = ModelRef(model=model, adapter=config.adapter, prompt_version=config.prompt)
+    triples: list[Triple] = []
+    failures: list[StageFailure] = []
+    for split, reply in zip(chunks, replies):
+        chunk = split.chunk
+        if isinstance(reply, ParseError):
+            raw = reply.raw
+            try:
+                value = extract_json(raw)
+            except ValueError:
+                value = None
+            found, problems = parse_triples(value, config) if value is not None else ([], [])
+            failures.append(StageFailure(stage="extract", document_id=chunk.document_id, chunk_id=chunk.id,
+                                         error=str(reply) + (f"; salvaged {len(found)} triples" if found else ""), raw=raw))
+        else:
+            raw = reply.text
+            found, problems = parse_triples(reply.parsed, config)
+        for problem in problems:
+            failures.append(StageFailure(stage="extract", document_id=chunk.document_id, chunk_id=chunk.id,
+                                         error=problem, raw=raw))
+        text = documents[chunk.document_id].text
+        for h, r, t in found:
+            triples.append(
+                Triple(
+                    head=h, relation=r, tail=t, document_id=chunk.document_id, chunk_id=chunk.id,
+                    evidence=evidence_span(text, split.sentences, h, t), extractor=ref,
+                )
+            )
+    return triples, failures

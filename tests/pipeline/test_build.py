@@ -1,0 +1,166 @@
+"""`kgjudge build` over the fake backend: outputs keyed by id, manifest, zero-call re-runs,
+resumption after kill -9, config guard, and Ray against local."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from kgjudge import ConfigError, InputError, parse_config
+from kgjudge.cli import app
+from kgjudge.pipeline import STAGE_FILES, build
+
+pytest.importorskip("spacy")
+
+RULES = [
+    {"match": "List the named entities", "reply": '{"entities": ["Marie Curie", "Warsaw"]}'},
+    {"match": "Rewrite the text", "reply": "Marie Curie was born in Warsaw. Marie Curie lived in Paris."},
+    {"match": "Extract the facts",
+     "reply": '{"triples": [{"head": "Marie Curie", "relation": "born in", "tail": "Warsaw"},'
+              ' {"head": "Marie Curie", "relation": "lived in", "tail": "Paris"}]}'},
+]
+
+
+def config_dict(tmp_path: Path, **fake: object) -> dict:
+    return {
+        "backends": {"default": {"type": "fake.v1", "rules": RULES, **fake}},
+        "cache": {"enabled": True, "path": str(tmp_path / "cache")},
+        "pipeline": {"batch_size": 2, "chunking": {"max_tokens": 64, "overlap_tokens": 8}},
+    }
+
+
+def make_docs(tmp_path: Path, n: int = 5) -> Path:
+    path = tmp_path / "docs.jsonl"
+    lines = [json.dumps({"id": f"doc{i}", "text": f"Document {i}. Marie Curie was born in Warsaw. She moved to Paris."})
+             for i in range(n)]
+    lines.insert(2, "{not json")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def read(out: Path, name: str) -> list[dict]:
+    path = out / name
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def snapshot(out: Path) -> dict[str, list]:
+    return {name: sorted(json.dumps(r, sort_keys=True) for r in read(out, name)) for name in STAGE_FILES.values()}
+
+
+def test_build_writes_every_stage_keyed_by_document(tmp_path: Path) -> None:
+    docs = make_docs(tmp_path)
+    summary = build([docs], parse_config(config_dict(tmp_path)), tmp_path / "out", progress=False)
+    out = tmp_path / "out"
+    assert summary.documents == 5 and summary.rejected == 1 and summary.triples == 10
+    # 2 denoise calls per round, 2 rounds, 1 extraction: 25 requests. After round 1 every document
+    # reads the same, so identical requests are sent once (within a batch) or cached (across).
+    assert summary.this_run.requests == 25 and summary.this_run.model_calls == 13
+    triples = read(out, "triples.jsonl")
+    assert sorted({t["document_id"] for t in triples}) == [f"doc{i}" for i in range(5)]
+    assert all(t["chunk_id"].startswith(t["document_id"] + "#") for t in triples)
+    paris = [t for t in triples if t["tail"] == "Paris"]
+    # head and tail sit in neighbouring sentences: the evidence spans both
+    assert all(t["evidence"]["text"] == "Marie Curie was born in Warsaw. She moved to Paris." for t in paris)
+    rejects = read(out, "rejects.jsonl")
+    assert rejects[0]["line"] == 3 and "invalid JSON" in rejects[0]["reason"]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["finished"] and manifest["summary"]["triples"] == 10
+    assert manifest["summary"]["usage"]["denoise"]["requests"] == 20
+    assert manifest["summary"]["usage"]["extract"]["requests"] == 5
+    assert manifest["prompt_versions"]["extract"] == "extract_triples.v1"
+    denoised = read(out, "denoised.jsonl")
+    assert all(d["stopped"] == "converged" and len(d["rounds"]) == 2 for d in denoised)
+
+
+def test_rerun_makes_zero_model_calls(tmp_path: Path) -> None:
+    docs = make_docs(tmp_path)
+    config = parse_config(config_dict(tmp_path))
+    build([docs], config, tmp_path / "out", progress=False)
+    before = snapshot(tmp_path / "out")
+    again = build([docs], config, tmp_path / "out", progress=False)
+    assert again.this_run.model_calls == 0 and again.batches_run == 0
+    assert snapshot(tmp_path / "out") == before
+    fresh = build([docs], config, tmp_path / "out2", progress=False)
+    assert fresh.this_run.model_calls == 0 and fresh.this_run.cache_hits == 25, "answered from the cache"
+    assert snapshot(tmp_path / "out2") == before
+
+
+def test_other_config_needs_restart(tmp_path: Path) -> None:
+    docs = make_docs(tmp_path)
+    build([docs], parse_config(config_dict(tmp_path)), tmp_path / "out", progress=False)
+    changed = config_dict(tmp_path)
+    changed["pipeline"]["denoise"] = {"enabled": False}
+    with pytest.raises(ConfigError, match="another config; use --restart"):
+        build([docs], parse_config(changed), tmp_path / "out", progress=False)
+    summary = build([docs], parse_config(changed), tmp_path / "out", progress=False, restart=True)
+    assert summary.this_run.requests == 5 and all(d["stopped"] == "disabled" for d in read(tmp_path / "out", "denoised.jsonl"))
+
+
+def test_fail_mode_stops_before_any_model_call(tmp_path: Path) -> None:
+    cfg = config_dict(tmp_path)
+    cfg["pipeline"]["input"] = {"on_bad_input": "fail"}
+    with pytest.raises(InputError, match=r"docs.jsonl:3"):
+        build([make_docs(tmp_path)], parse_config(cfg), tmp_path / "out", progress=False)
+    assert not (tmp_path / "out" / "triples.jsonl").exists()
+
+
+def test_kill_9_then_resume_loses_and_duplicates_nothing(tmp_path: Path) -> None:
+    docs = make_docs(tmp_path, n=10)
+    reference = tmp_path / "reference"
+    build([docs], parse_config(config_dict(tmp_path / "ref")), reference, progress=False)
+
+    config_file = tmp_path / "slow.yaml"
+    config_file.write_text(yaml.safe_dump(config_dict(tmp_path, latency_s=0.15)))
+    out = tmp_path / "out"
+    kgjudge = str(Path(sys.executable).with_name("kgjudge"))
+    cmd = [kgjudge, "build", str(docs), "--config", str(config_file), "--out", str(out), "--no-progress"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(read(out, "progress.jsonl")) < 2:
+        time.sleep(0.05)
+    time.sleep(0.3)  # into the next batch
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done_before = sum(len(p["documents"]) for p in read(out, "progress.jsonl"))
+    assert 4 <= done_before < 10, "killed mid-build"
+    with (out / "triples.jsonl").open("a") as f:
+        f.write('{"head": "torn')  # a half-written line, as a kill can leave
+    resumed = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert snapshot(out) == snapshot(reference)
+    ids = [t["id"] for t in read(out, "triples.jsonl")]
+    assert len(ids) == len(set(ids)) == 20
+    batches = len(read(out, "progress.jsonl"))
+    assert batches == 5, "one progress line per batch: nothing redone twice"
+
+
+def test_cli_build_prints_a_summary(tmp_path: Path) -> None:
+    config_file = tmp_path / "c.yaml"
+    config_file.write_text(yaml.safe_dump(config_dict(tmp_path)))
+    result = CliRunner().invoke(
+        app, ["build", str(make_docs(tmp_path)), "--config", str(config_file), "--out", str(tmp_path / "o"), "--no-progress"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "10 triples, 3 entities, 2 relations from 5 documents" in result.output
+    assert "rejected inputs: 1" in result.output
+    bad = CliRunner().invoke(app, ["build", str(tmp_path / "missing.txt"), "--out", str(tmp_path / "o2")])
+    assert bad.exit_code == 2 and "no such file or folder" in bad.output
+
+
+@pytest.mark.slow
+def test_ray_engine_gives_the_same_outputs_as_local(tmp_path: Path) -> None:
+    pytest.importorskip("ray")
+    docs = make_docs(tmp_path, n=6)
+    local = build([docs], parse_config(config_dict(tmp_path / "a")), tmp_path / "local", progress=False)
+    distributed = build([docs], parse_config(config_dict(tmp_path / "b")), tmp_path / "ray", progress=False,
+                        engine="ray", workers=2)
+    assert distributed.this_run.requests == local.this_run.requests == 30
+    for name in STAGE_FILES.values():
+        assert read(tmp_path / "ray", name) == read(tmp_path / "local", name), name
