@@ -34,7 +34,7 @@ class StageRunner:
         >>> result = asyncio.run(runner.process(documents))
     """
 
-    def __init__(self, config: KGJudgeConfig) -> None:
+    def __init__(self, config: KGJudgeConfig, backends: dict[str, LLMBackend] | None = None) -> None:
         self.config = config
         pipeline = config.pipeline
         names = {pipeline.extract.backend} | ({pipeline.denoise.backend} if pipeline.denoise.enabled else set())
@@ -44,8 +44,10 @@ class StageRunner:
                     f"no backend named '{name}'", key=f"pipeline.{stage}.backend", choices=list(config.backends)
                 )
         self.cache: ResponseCache | None = build_cache(config.cache)
+        given = backends or {}
         self.backends: dict[str, LLMBackend] = {
-            name: build_backend(config.backends[name], key=f"backends.{name}") for name in sorted(names)
+            name: given.get(name) or build_backend(config.backends[name], key=f"backends.{name}")
+            for name in sorted(names)
         }
         self.chunker = Chunker(pipeline.chunking)
 

@@ -89,6 +89,8 @@ class Build:
         workers: Ray workers.
         restart: discard what ``out`` holds instead of resuming it.
         progress: show a progress bar on stderr.
+        backends: already-built backends to use instead of building the config's (local engine
+            only; for embedding kgjudge in a program that holds its models, and for tests).
 
     Example:
         >>> summary = Build(load_config("configs/pipelines/default.yaml"), "out/").run(["docs/"])
@@ -103,8 +105,12 @@ class Build:
         workers: int = 2,
         restart: bool = False,
         progress: bool = True,
+        backends: dict[str, Any] | None = None,
     ) -> None:
+        if backends and engine == "ray":
+            raise ConfigError("pre-built backends cannot travel to Ray workers", key="engine")
         self.config = config
+        self.backends = backends
         self.out = Path(out)
         self.engine = engine
         self.workers = workers
@@ -185,7 +191,7 @@ class Build:
     # -- engines -------------------------------------------------------------------------------
 
     async def _local(self, batches: list[list[Document]]) -> Any:
-        runner = StageRunner(self.config)
+        runner = StageRunner(self.config, self.backends)
         for batch in batches:
             yield await runner.process(batch)
 
