@@ -179,8 +179,10 @@ class _Slice:
 
 def _evaluate_slice(job: _Job, start: int, stop: int) -> _Slice:
     """Everything but BERTScore for ``job.pairs[start:stop]`` (runs in a worker process)."""
-    prepare = prepare_compat if job.compat else prepare_word
-    prepared = [prepare(pair.gold, pair.pred) for pair in job.pairs[start:stop]]
+    if job.compat:
+        prepared = [prepare_compat(p.gold, p.pred, graphs=job.graph_matching) for p in job.pairs[start:stop]]
+    else:
+        prepared = [prepare_word(p.gold, p.pred) for p in job.pairs[start:stop]]
     exact = triple_counts(prepared)
     norm = None if job.compat else triple_counts(prepared, normalised=True)
     bleu, rouge = score_edges([p.pred_edges for p in prepared], [p.gold_edges for p in prepared],

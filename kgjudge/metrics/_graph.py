@@ -115,7 +115,7 @@ def _compat_node(value: Any) -> str:
     return str(value).lower().strip()
 
 
-def prepare_compat(gold: Graph, pred: Graph | None) -> Prepared:
+def prepare_compat(gold: Graph, pred: Graph | None, *, graphs: bool = True) -> Prepared:
     """A pair exactly as the published GraphJudger evaluation sees it.
 
     * an unparseable or missing prediction becomes ``[["Null", "Null", "Null"]]``; so does one
@@ -126,6 +126,8 @@ def prepare_compat(gold: Graph, pred: Graph | None) -> Prepared:
       computation); gold items are padded for graph matching only (the script crashes on them);
     * edge sentences are ``";".join(str(item)).lower().strip()``: the characters of the item's
       Python repr joined by semicolons.
+
+    ``graphs=False`` leaves ``pred_graph``/``gold_graph`` empty when no graph match is wanted.
     """
     status = "ok"
     items: list[Any]
@@ -149,8 +151,8 @@ def prepare_compat(gold: Graph, pred: Graph | None) -> Prepared:
     gold_keys = {key(i) for i in gold_items} if gold_ok else set()
     # graph matching mutates short predicted lists before the edge sentences are built
     padded = [list(_pad(i)) if isinstance(i, list) and 0 < len(i) < 3 else i for i in items]
-    pred_graph = [tuple(_compat_node(e) for e in _pad(i)) for i in items]
-    gold_graph = [tuple(_compat_node(e) for e in _pad(i)) for i in gold_items] if gold_ok else []
+    pred_graph = [tuple(_compat_node(e) for e in _pad(i)) for i in items] if graphs else []
+    gold_graph = [tuple(_compat_node(e) for e in _pad(i)) for i in gold_items] if graphs and gold_ok else []
     return Prepared(
         id=gold.id,
         status=status,

@@ -32,7 +32,7 @@ from kgjudge.metrics._ngram import (
     rouge_n_pairs,
     sentence_bleu_pairs,
 )
-from kgjudge.metrics._text import normalise, rouge_tokenizer, spacy_semicolon_tokenizer, word_tokens
+from kgjudge.metrics._text import normalise, rouge_tokenizer, spacy_semicolon_tokenizer, stem, word_tokens
 
 Engine = Literal["fast", "reference"]
 
@@ -218,6 +218,6 @@ def warm_tokenizers(compat: bool) -> None:
 
 
 def clear_caches() -> None:
-    """Drop the tokenizers and the memoised normalisations and stems (memory, fair timings)."""
-    _tokenizers.cache_clear()
+    """Forget the memoised normalisations and stems (to free memory, or for fair timings)."""
     normalise.cache_clear()
+    stem.cache_clear()

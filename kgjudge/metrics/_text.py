@@ -61,18 +61,25 @@ def word_tokens(text: str) -> list[str]:
 
 
 @functools.cache
+def _porter() -> Any:
+    return require("nltk.stem.porter", "eval").PorterStemmer()
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def stem(word: str) -> str:
+    """rouge-score's stemming of one word: Porter for words over three characters (memoised)."""
+    return _porter().stem(word) if len(word) > 3 else word
+
+
+@functools.cache
 def _word_rouge_tokenizer_class() -> type:
     tokenizers = require("rouge_score.tokenizers", "eval")
-    porter = require("nltk.stem.porter", "eval")
 
     class WordRougeTokenizer(tokenizers.Tokenizer):
-        """:func:`word_tokens` plus rouge-score's Porter stemming of words over three characters."""
-
-        def __init__(self) -> None:
-            self._stem = functools.lru_cache(maxsize=1 << 16)(porter.PorterStemmer().stem)
+        """:func:`word_tokens`, each stemmed by :func:`stem`."""
 
         def tokenize(self, text: str) -> list[str]:
-            return [self._stem(w) if len(w) > 3 else w for w in word_tokens(text)]
+            return [stem(w) for w in word_tokens(text)]
 
     return WordRougeTokenizer
 
