@@ -1,14 +1,15 @@
 """Vectorised n-gram overlap for many (prediction, reference) pairs at once.
 
 Every unique sentence is counted once into sparse n-gram count matrices; the clipped overlaps
-``sum_g min(count_a(g), count_b(g))`` of all pairs come from one element-wise sparse minimum. On top of that, :func:`sentence_bleu_pairs` and :func:`rouge_n_pairs` reproduce
-nltk's ``sentence_bleu`` (uniform 4-gram weights, ``SmoothingFunction().method1``) and
-rouge-score's ROUGE-N to floating-point rounding; the tests check both against the libraries on
-random pairs.
+``sum_g min(count_a(g), count_b(g))`` of all pairs come from one element-wise sparse minimum.
+On top of that, :func:`sentence_bleu_pairs` and :func:`rouge_n_pairs` reproduce nltk's
+``sentence_bleu`` (uniform 4-gram weights, ``SmoothingFunction().method1``) and rouge-score's
+ROUGE-N to floating-point rounding; the tests check both against the libraries on random pairs.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -40,25 +41,32 @@ def count_ngrams(sequences: Sequence[Sequence[str]], max_n: int) -> NgramCounts:
         >>> counts.totals[1].tolist(), counts.matrices[1].nnz  # bigrams: "a b", "b a" | "a b"
         ([2, 1], 3)
     """
-    vocab: dict[str, int] = {}
-    flat = np.fromiter(
-        (vocab.setdefault(tok, len(vocab)) for seq in sequences for tok in seq), dtype=np.int64
-    )
-    lengths = np.fromiter((len(seq) for seq in sequences), dtype=np.int64, count=len(sequences))
+    tokens = list(itertools.chain.from_iterable(sequences))
+    vocab = {tok: k for k, tok in enumerate(dict.fromkeys(tokens))}
+    flat = np.fromiter(map(vocab.__getitem__, tokens), dtype=np.int64, count=len(tokens))
+    lengths = np.fromiter(map(len, sequences), dtype=np.int64, count=len(sequences))
     return count_token_ids(flat, lengths, max_n)
+
+
+# Keys are built as int64 products; above this they are first compressed to dense ids.
+_KEY_LIMIT = 2**62
+
+
+def _compress(values: np.ndarray) -> tuple[np.ndarray, int]:
+    _, dense = np.unique(values, return_inverse=True)
+    dense = dense.astype(np.int64, copy=False).ravel()
+    return dense, int(dense.max()) + 1 if dense.size else 1
 
 
 def count_token_ids(flat: np.ndarray, lengths: np.ndarray, max_n: int) -> NgramCounts:
     """:func:`count_ngrams` for sequences given as token ids, concatenated in ``flat``.
 
-    Token ids may be any integers (spaCy's 64-bit ORTH hashes, for instance). N-gram ids are
-    built order by order with ``np.unique`` over (prefix id, next token) pairs, so no Python
-    object is made per n-gram.
+    Token ids may be any integers (spaCy's 64-bit ORTH hashes, for instance). An n-gram's
+    column is the (n-1)-gram's column times the vocabulary size plus the next token, compressed
+    with ``np.unique`` only when it would overflow, so no Python object is made per n-gram.
     """
     sparse = require("scipy.sparse", "eval")
-    _, tokens = np.unique(flat, return_inverse=True)
-    tokens = tokens.astype(np.int64, copy=False).ravel()
-    n_tokens = int(tokens.max()) + 1 if tokens.size else 0
+    tokens, n_tokens = _compress(np.asarray(flat))
     lengths = np.asarray(lengths, dtype=np.int64)
     rows = np.repeat(np.arange(lengths.size, dtype=np.int64), lengths)
     starts = np.cumsum(lengths) - lengths
@@ -66,22 +74,25 @@ def count_token_ids(flat: np.ndarray, lengths: np.ndarray, max_n: int) -> NgramC
     remaining = np.repeat(lengths, lengths) - pos  # tokens from here to the end of the sequence
 
     matrices, totals = [], []
-    gram = tokens
+    gram, span = tokens, max(n_tokens, 1)  # gram values lie in [0, span)
     for n in range(1, max_n + 1):
         if n > 1:
             # gram[i] identifies the (n-1)-gram starting at i; extend it by token i + n - 1.
             # Positions whose n-gram would cross into the next sequence are dropped below.
+            if span * (n_tokens + 1) >= _KEY_LIMIT:
+                gram, span = _compress(gram)
             nxt = np.zeros_like(tokens)
             nxt[: max(tokens.size - (n - 1), 0)] = tokens[n - 1 :]
-            _, gram = np.unique(gram * (n_tokens + 1) + nxt, return_inverse=True)
-            gram = gram.astype(np.int64, copy=False).ravel()
+            gram, span = gram * (n_tokens + 1) + nxt, span * (n_tokens + 1)
         valid = remaining >= n
-        width = int(gram.max()) + 1 if gram.size else 1
+        cols = gram[valid]
+        if span * max(lengths.size, 1) >= _KEY_LIMIT:
+            cols, span = _compress(cols)
         # one sort gives the canonical CSR layout: rows in order, columns sorted, duplicates counted
-        cells, counts = np.unique(rows[valid] * width + gram[valid], return_counts=True)
+        cells, counts = np.unique(rows[valid] * span + cols, return_counts=True)
         indptr = np.zeros(lengths.size + 1, dtype=np.int64)
-        np.cumsum(np.bincount(cells // width, minlength=lengths.size), out=indptr[1:])
-        matrix = sparse.csr_matrix((counts.astype(np.float64), cells % width, indptr), shape=(lengths.size, width))
+        np.cumsum(np.bincount(cells // span, minlength=lengths.size), out=indptr[1:])
+        matrix = sparse.csr_matrix((counts.astype(np.float64), cells % span, indptr), shape=(lengths.size, span))
         matrix.has_canonical_format = True
         matrices.append(matrix)
         totals.append(np.maximum(lengths - n + 1, 0))
@@ -95,7 +106,11 @@ def clipped_overlap(counts: NgramCounts, hyp: np.ndarray, ref: np.ndarray) -> li
         if hyp.size == 0:
             out.append(np.zeros(0))
             continue
-        out.append(np.asarray(matrix[hyp].minimum(matrix[ref]).sum(axis=1)).ravel())
+        common = matrix[hyp].minimum(matrix[ref])
+        # row sums straight from the CSR arrays: .sum(axis=1) would allocate a dense column
+        # vector as long as the (possibly huge) number of columns
+        rows = np.repeat(np.arange(hyp.size), np.diff(common.indptr))
+        out.append(np.bincount(rows, weights=common.data, minlength=hyp.size))
     return out
 
 

@@ -17,6 +17,7 @@ Two engines compute the same numbers:
 from __future__ import annotations
 
 import functools
+import itertools
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -110,10 +111,10 @@ def _all_pairs(
     pred: Sequence[Sequence[str]], gold: Sequence[Sequence[str]], index: dict[str, int]
 ) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int]]]:
     """Sentence ids of every (prediction, gold) pair of every graph, graph by graph, row-major."""
-    pred_ids = np.fromiter((index[t] for edges in pred for t in edges), dtype=np.int64)
-    gold_ids = np.fromiter((index[t] for edges in gold for t in edges), dtype=np.int64)
-    n_pred = np.fromiter((len(e) for e in pred), dtype=np.int64, count=len(pred))
-    n_gold = np.fromiter((len(e) for e in gold), dtype=np.int64, count=len(gold))
+    pred_ids = np.fromiter(map(index.__getitem__, itertools.chain.from_iterable(pred)), dtype=np.int64)
+    gold_ids = np.fromiter(map(index.__getitem__, itertools.chain.from_iterable(gold)), dtype=np.int64)
+    n_pred = np.fromiter(map(len, pred), dtype=np.int64, count=len(pred))
+    n_gold = np.fromiter(map(len, gold), dtype=np.int64, count=len(gold))
     n_pairs = n_pred * n_gold
     # each predicted edge meets every gold edge of its own graph
     hyp = np.repeat(pred_ids, np.repeat(n_gold, n_pred))
@@ -127,11 +128,9 @@ def _all_pairs(
 def _fast_matrices(
     pred: Sequence[Sequence[str]], gold: Sequence[Sequence[str]], compat: bool
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    index: dict[str, int] = {}
-    for edges in (*pred, *gold):
-        for text in edges:
-            index.setdefault(text, len(index))
-    texts = list(index)
+    flat = itertools.chain.from_iterable
+    texts = list(dict.fromkeys(itertools.chain(flat(pred), flat(gold))))
+    index = {text: k for k, text in enumerate(texts)}
     _, rouge_tok = _tokenizers(compat)
     bleu_counts = _bleu_counts(texts, compat)
     rouge_counts = count_ngrams([rouge_tok.tokenize(t) for t in texts], 2)
