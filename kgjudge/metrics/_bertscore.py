@@ -89,8 +89,8 @@ class BertScorer:
 
     Example:
         >>> scorer = BertScorer(resolve_model_dir("all-MiniLM-L6-v2"))
-        >>> scorer.f1([("paris ; capital of ; france", "paris ; capital of ; france")])
-        array([1.])
+        >>> float(scorer.f1([("paris ; capital of ; france", "paris ; capital of ; france")])[0])
+        0.9999998807907104
     """
 
     def __init__(

@@ -35,7 +35,7 @@ from kgjudge.metrics._graph import (
 )
 from kgjudge.metrics._io import GraphPair, pair_graphs, read_graphs
 from kgjudge.metrics._pairs import PRF, Engine, match_scores, score_edges, warm_tokenizers
-from kgjudge.metrics._parallel import effective_workers, map_slices
+from kgjudge.metrics._parallel import MIN_GRAPHS_PER_WORKER, effective_workers, map_slices
 
 Mode = Literal["word", "graphjudger"]
 COMPAT_MODES = ("graphjudger",)
@@ -166,6 +166,7 @@ class _Job:
     graph_matching: bool
     ged: bool
     ged_timeout: float
+    keep_edges: bool
 
 
 @dataclass
@@ -212,7 +213,7 @@ def _evaluate_slice(job: _Job, start: int, stop: int) -> _Slice:
         if geds is not None:
             row.update(ged=geds[k][0], ged_normalised=geds[k][1], ged_exact=geds[k][2])
         rows.append(row)
-    edges = [(p.pred_edges, p.gold_edges) for p in prepared]
+    edges = [(p.pred_edges, p.gold_edges) for p in prepared] if job.keep_edges else []
     return _Slice(rows=rows, exact=exact, norm=norm, edges=edges, geds=geds)
 
 
@@ -260,8 +261,9 @@ def evaluate_pairs(
     started = time.perf_counter()
     warm_tokenizers(compat)
     job = _Job(pairs=pairs, compat=compat, engine=engine, graph_matching=graph_matching, ged=ged,
-               ged_timeout=ged_timeout)
-    n_workers = effective_workers(len(pairs), workers) if engine == "fast" else 1
+               ged_timeout=ged_timeout, keep_edges=scorer is not None)
+    per_worker = MIN_GRAPHS_PER_WORKER["compat" if compat else "word"]
+    n_workers = effective_workers(len(pairs), workers, per_worker) if engine == "fast" else 1
     slices = map_slices(_evaluate_slice, job, len(pairs), n_workers)
     seconds["graphs"] = time.perf_counter() - started
     seconds["workers"] = float(n_workers)

@@ -17,8 +17,10 @@ from typing import Any, TypeVar
 import numpy as np
 
 R = TypeVar("R")
-# Below this many graphs per process a pool costs more than it saves.
-MIN_GRAPHS_PER_WORKER = 150
+# The fewest graphs worth a process of their own, by mode (measured on 2 cores). A word-level
+# graph costs little, and much of its work (stemming, normalisation) is memoised per process and
+# would be repeated in each, so there a second process pays off only for thousands of graphs.
+MIN_GRAPHS_PER_WORKER = {"word": 2500, "compat": 150}
 
 _JOB: Any = None
 
@@ -31,25 +33,26 @@ def default_workers() -> int:
         return os.cpu_count() or 1
 
 
-def effective_workers(n_items: int, workers: int | None) -> int:
-    """How many processes :func:`map_slices` will use for ``n_items``."""
+def effective_workers(n_items: int, workers: int | None, min_per_worker: int) -> int:
+    """How many processes to use for ``n_items`` graphs: at most ``workers`` (all cores when
+    None), at least ``min_per_worker`` graphs each, and 1 where ``fork`` is unavailable."""
     wanted = default_workers() if workers is None else max(1, workers)
     if "fork" not in multiprocessing.get_all_start_methods():
         return 1
-    return max(1, min(wanted, n_items // MIN_GRAPHS_PER_WORKER))
+    return max(1, min(wanted, n_items // max(1, min_per_worker)))
 
 
 def _run(fn: Callable[[Any, int, int], R], start: int, stop: int) -> R:
     return fn(_JOB, start, stop)
 
 
-def map_slices(fn: Callable[[Any, int, int], R], job: Any, n_items: int, workers: int | None) -> list[R]:
-    """``fn(job, start, stop)`` over contiguous slices of ``range(n_items)``, one per process.
+def map_slices(fn: Callable[[Any, int, int], R], job: Any, n_items: int, count: int) -> list[R]:
+    """``fn(job, start, stop)`` over ``count`` contiguous slices of ``range(n_items)``, one per
+    forked process (in this process when ``count`` is 1).
 
     ``fn`` must be a module-level function. Results come back in slice order.
     """
-    count = effective_workers(n_items, workers)
-    if count == 1:
+    if count <= 1:
         return [fn(job, 0, n_items)]
     global _JOB
     bounds = np.linspace(0, n_items, count + 1).astype(int).tolist()

@@ -129,16 +129,18 @@ def test_fast_engine_equals_reference_engine(write_source: WriteSource, gold_gra
         assert 0 < fast.aggregates["g_bleu"]["f1"] < 1
 
 
+@pytest.mark.parametrize("mode", ["word", "graphjudger"])
 def test_several_processes_give_the_same_scores(
-    monkeypatch: pytest.MonkeyPatch, gold_graphs: list, unrelated_graphs: list
+    monkeypatch: pytest.MonkeyPatch, gold_graphs: list, unrelated_graphs: list, mode: str
 ) -> None:
-    monkeypatch.setattr(_parallel, "MIN_GRAPHS_PER_WORKER", 2)
+    monkeypatch.setitem(_parallel.MIN_GRAPHS_PER_WORKER, "word", 2)
+    monkeypatch.setitem(_parallel.MIN_GRAPHS_PER_WORKER, "compat", 2)
     pairs = [
         GraphPair(gold=Graph(id=str(k), items=g), pred=Graph(id=str(k), items=p))
         for k, (g, p) in enumerate(zip(gold_graphs * 3, unrelated_graphs + gold_graphs + gold_graphs[::-1]))
     ]
-    single = evaluate_pairs(pairs, workers=1)
-    double = evaluate_pairs(pairs, workers=2)
+    single = evaluate_pairs(pairs, mode=mode, workers=1)
+    double = evaluate_pairs(pairs, mode=mode, workers=2)
     assert double[4]["workers"] == 2.0 and single[4]["workers"] == 1.0
     assert [r.model_dump() for r in double[0]] == [r.model_dump() for r in single[0]]
     assert double[1] == single[1]
