@@ -7,6 +7,7 @@ from typing import Optional
 
 import typer
 
+from kgjudge._errors import ConfigError
 from kgjudge.cli._app import app, handles_errors
 
 eval_app = typer.Typer(help="Evaluate graphs against gold graphs, or a judge against gold labels.",
@@ -43,8 +44,10 @@ def graphs_command(
 ) -> None:
     """Score predicted graphs against gold graphs (triple P/R/F1, G-BLEU, G-ROUGE, G-BERTScore,
     graph match) and write report.json, per_graph.csv and f1_histograms.png."""
-    from kgjudge.metrics import evaluate_graphs, write_graph_report
+    from kgjudge.metrics import COMPAT_MODES, evaluate_graphs, write_graph_report
 
+    if compat is not None and compat not in COMPAT_MODES:
+        raise ConfigError(f"unknown --compat mode '{compat}'", key="compat", choices=COMPAT_MODES)
     mode = compat or "word"
     report = evaluate_graphs(
         pred, gold, mode=mode, engine=engine, workers=workers,  # type: ignore[arg-type]

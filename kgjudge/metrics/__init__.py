@@ -22,6 +22,7 @@ from kgjudge.metrics._bertscore import (  # noqa: E402
     resolve_model_dir,
 )
 from kgjudge.metrics._evaluate import (  # noqa: E402
+    COMPAT_MODES,
     GraphEvalReport,
     GraphScore,
     evaluate_graphs,
@@ -67,6 +68,7 @@ from kgjudge.metrics._text import (  # noqa: E402
 __all__ = sorted(
     [
         "BertScorer",
+        "COMPAT_MODES",
         "Graph",
         "GraphEvalReport",
         "GraphPair",

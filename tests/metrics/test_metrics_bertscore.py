@@ -56,6 +56,6 @@ def test_compat_mode_never_substitutes_another_model(minilm_dir: Path, write_sou
     assert "is not bert-base-uncased" in report.bertscore
 
 
-def test_a_model_that_is_not_on_disk_is_a_config_error(tmp_path: Path) -> None:
+def test_a_model_that_is_not_on_disk_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="never downloaded"):
         resolve_model_dir("bert-base-uncased")
