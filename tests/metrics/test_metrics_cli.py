@@ -1,0 +1,86 @@
+"""``kgjudge eval`` and the speed benchmark, on tiny inputs."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from kgjudge import Judgement, write_jsonl
+from kgjudge.cli import app
+
+REPO = Path(__file__).resolve().parents[2]
+WriteSource = Callable[[str, list], Path]
+
+
+def test_eval_graphs_writes_report_csv_and_plot(tmp_path: Path, write_source: WriteSource, gold_graphs: list) -> None:
+    gold = write_source("gold.source", gold_graphs)
+    pred = write_source("pred.source", [gold_graphs[0], "garbage", "[]"])
+    out = tmp_path / "report"
+    result = CliRunner().invoke(app, ["eval", "graphs", str(pred), str(gold), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "pred_unparseable=1" in result.output and "pred_empty=1" in result.output
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert report["mode"] == "word" and report["counts"]["graphs"] == 3
+    assert report["aggregates"]["triple_exact"]["macro"]["f1"] == 1 / 3
+    assert report["versions"]["nltk"] and report["files"]["per_graph"] == "per_graph.csv"
+    with (out / "per_graph.csv").open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["pred_status"] for r in rows] == ["ok", "unparseable", "empty"]
+    assert (out / "f1_histograms.png").read_bytes().startswith(b"\x89PNG")
+
+    compat = CliRunner().invoke(app, ["eval", "graphs", str(pred), str(gold), "--out", str(tmp_path / "c"),
+                                      "--compat", "graphjudger"])
+    assert compat.exit_code == 0, compat.output
+    assert "unavailable" in compat.output
+
+
+def test_eval_graphs_reports_the_short_file(write_source: WriteSource, gold_graphs: list) -> None:
+    gold = write_source("gold.source", gold_graphs)
+    pred = write_source("pred.source", gold_graphs[:1])
+    result = CliRunner().invoke(app, ["eval", "graphs", str(pred), str(gold)])
+    assert result.exit_code == 2
+    assert f"error: {pred}: has 1 lines but {gold} has 3" in result.output
+
+
+def test_eval_graphs_rejects_an_unknown_compat_mode(write_source: WriteSource, gold_graphs: list) -> None:
+    gold = write_source("gold.source", gold_graphs)
+    result = CliRunner().invoke(app, ["eval", "graphs", str(gold), str(gold), "--compat", "pive"])
+    assert result.exit_code == 2
+    assert "unknown --compat mode 'pive' (valid choices: graphjudger)" in result.output
+
+
+def test_eval_judge(tmp_path: Path) -> None:
+    judgements = tmp_path / "j.jsonl"
+    write_jsonl(judgements, [Judgement(target_id=f"t{k}", judge="graphjudger.v1", score=s, label=s > 0.5,
+                                       threshold=0.5) for k, s in enumerate([0.9, 0.2, 0.7, 0.4])])
+    labels = tmp_path / "l.jsonl"
+    labels.write_text("".join(json.dumps({"target_id": f"t{k}", "label": v}) + "\n"
+                              for k, v in enumerate([True, False, False, True])), encoding="utf-8")
+    out = tmp_path / "judge"
+    result = CliRunner().invoke(app, ["eval", "judge", str(judgements), str(labels), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "accuracy           0.5000" in result.output
+    assert {p.name for p in out.iterdir()} == {"report.json", "pr_curve.png", "calibration.png"}
+
+
+def test_speed_benchmark_runs_on_a_tiny_input(tmp_path: Path) -> None:
+    spec = importlib.util.spec_from_file_location("bench_metrics", REPO / "eval" / "bench_metrics.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    gold = tmp_path / "gold.source"
+    gold.write_text("[['a', 'r', 'b'], ['b', 's', 'c']]\n[['x', 'r', 'y']]\n[['p', 'q', 'r'], ['r', 'q', 'p']]\n",
+                    encoding="utf-8")
+    out = tmp_path / "bench.json"
+    assert bench.main(["--gold", str(gold), "--n", "8", "--workers", "1", "--out", str(out)]) == 0
+    result = json.loads(out.read_text(encoding="utf-8"))
+    assert result["graphs"] == 8
+    for mode in ("word", "graphjudger"):
+        entry = result["modes"][mode]
+        assert entry["fast_s"] > 0 and entry["reference_s"] > 0
+        assert entry["ratio"] == entry["reference_s"] / entry["fast_s"]
+        assert entry["max_abs_difference"] <= 1e-9
