@@ -459,6 +459,11 @@ class RDFStore(GraphStore):
             origins=dict(sorted(origins.items())),
         )
 
+    @property
+    def quad_count(self) -> int:
+        """How many RDF statements (quads) the store holds."""
+        return len(self._store)
+
     # -- SPARQL and files --------------------------------------------------------------------
 
     def query(self, sparql: str) -> Any:

@@ -11,8 +11,9 @@ Three rules, each recorded as a :class:`MergeLink` (the why of every merge):
    ``embedding_min_string`` (embeddings alone call "Paris" and "London" close).
 
 Merges are transitive (union-find). The canonical name of a group is a preferred name (from
-curated triples) if there is one, else the most frequent surface form, then the longest, then
-the first in alphabetical order.
+curated triples) if there is one, else the most frequent surface form, then the one with the
+longest normal form (the most complete name), then the shortest spelling (the least decorated:
+"Warsaw" before "Warsaw."), then the first in alphabetical order.
 """
 
 from __future__ import annotations
@@ -230,7 +231,7 @@ def resolve_names(
     mapping: dict[str, str] = {}
     merges: list[EntityMerge] = []
     for group in members.values():
-        canonical = min(group, key=lambda n: (n not in preferred, -counts[n], -len(n), n))
+        canonical = min(group, key=lambda n: (n not in preferred, -counts[n], -len(normalise_name(n)), len(n), n))
         for name in group:
             mapping[name] = canonical
         if len(group) > 1:
