@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from kgjudge import ConfigError, default_config, dump_config, parse_config, write_jsonl
 from kgjudge.cli import app
-from kgjudge.graph import NetworkXConfig, NetworkXStore, RDFConfig, RDFStore
+from kgjudge.graph import NetworkXConfig, NetworkXStore, RDFConfig, RDFStore, exempt_from_judging
 
 pytest.importorskip("oxrdflib")
 pytest.importorskip("networkx")
@@ -93,6 +93,8 @@ def test_load_curated_and_bad_lines(tmp_path: Path) -> None:
     assert "loaded 3 triple(s)" in out
     store = NetworkXStore(NetworkXConfig(path=str(tmp_path / "kg.json")))
     assert {s.triple.origin for s in store.iter_triples()} == {"curated"}
+    assert all(exempt_from_judging(s.triple) for s in store.iter_triples())
+    assert not exempt_from_judging(triples[0].model_copy(update={"origin": "extracted"}))
     assert {s.triple.id for s in store.iter_triples()} == {t.id for t in triples[:3]}
 
 

@@ -70,6 +70,8 @@ def test_networkx_rejects_foreign_files(tmp_path: Path) -> None:
 
 
 def test_rdf_store_persists_and_reopens(tmp_path: Path) -> None:
+    import rdflib
+
     triples, judgements = sample_records()
     config = RDFConfig(path=str(tmp_path / "store"))
     store = RDFStore(config)
@@ -82,7 +84,7 @@ def test_rdf_store_persists_and_reopens(tmp_path: Path) -> None:
     assert reopened.get_entity("Warsaw") == Entity(name="Warsaw", type="city", aliases=["Warszawa"])
     # The rdflib Graph with the fixed identifier sees the entity descriptions after reopening.
     assert len(reopened.graph) > 0
-    labels = {str(o) for o in reopened.graph.objects(predicate=__import__("rdflib").RDFS.label)}
+    labels = {str(o) for o in reopened.graph.objects(predicate=rdflib.RDFS.label)}
     assert {"Warsaw", "Marie Curie", "born in"} <= labels
     reopened.close()
 
