@@ -1,4 +1,77 @@
 """Graph stores (networkx, RDF, Neo4j), entity resolution and GraphRAG retrieval.
-Installed as ``kgjudge.graph``."""
+Installed as ``kgjudge.graph``.
 
-__all__: list[str] = []
+Stores are registered by versioned name (``networkx.v1``, ``rdf.v1``, ``neo4j.v1``) in
+:data:`kgjudge._registry.stores`; their optional libraries are imported only when a store is
+opened, with an error naming the extra to install.
+
+Example:
+    >>> from kgjudge.graph import build_store
+    >>> with build_store({"type": "rdf.v1", "path": None}) as store:
+    ...     store.upsert(triples, judgements)
+    ...     store.neighbours("Paris", hops=2)
+"""
+
+from kgjudge.graph._arcadedb import ArcadeDBBoltServer
+from kgjudge.graph._base import GraphStore, build_store
+from kgjudge.graph._io import (
+    EXPORT_FORMATS,
+    LoadResult,
+    copy_store,
+    exempt_from_judging,
+    export_jsonl,
+    export_store,
+    load_triples,
+    open_store,
+)
+from kgjudge.graph._iri import mint_iri, slugify
+from kgjudge.graph._neo4j import Neo4jConfig, Neo4jStore
+from kgjudge.graph._networkx import NetworkXConfig, NetworkXStore
+from kgjudge.graph._rdf import RDFConfig, RDFStore
+from kgjudge.graph._resolution import (
+    EntityMerge,
+    MergeLink,
+    Resolution,
+    SentenceEmbedder,
+    normalise_name,
+    resolve_names,
+    resolve_triples,
+)
+from kgjudge.graph._types import EntityHit, StoredTriple, StoreFeatures, StoreStats, Subgraph, search_key
+
+__all__ = sorted(
+    [
+        "ArcadeDBBoltServer",
+        "EXPORT_FORMATS",
+        "EntityHit",
+        "EntityMerge",
+        "GraphStore",
+        "LoadResult",
+        "MergeLink",
+        "Neo4jConfig",
+        "Neo4jStore",
+        "NetworkXConfig",
+        "NetworkXStore",
+        "RDFConfig",
+        "RDFStore",
+        "Resolution",
+        "SentenceEmbedder",
+        "StoreFeatures",
+        "StoreStats",
+        "StoredTriple",
+        "Subgraph",
+        "build_store",
+        "copy_store",
+        "exempt_from_judging",
+        "export_jsonl",
+        "export_store",
+        "load_triples",
+        "mint_iri",
+        "normalise_name",
+        "open_store",
+        "resolve_names",
+        "resolve_triples",
+        "search_key",
+        "slugify",
+    ]
+)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from kgjudge._config import (
     CacheConfig,
     KGJudgeConfig,
+    ResolutionConfig,
     Section,
     Slot,
     default_config,
@@ -42,7 +43,7 @@ from kgjudge._records import (
     Triple,
     stable_id,
 )
-from kgjudge._registry import Registry, backends
+from kgjudge._registry import Registry, backends, stores
 
 __version__ = "0.1.0"
 
@@ -66,6 +67,7 @@ __all__ = sorted(
         "ParseError",
         "Record",
         "Registry",
+        "ResolutionConfig",
         "Section",
         "Slot",
         "Span",
@@ -81,6 +83,7 @@ __all__ = sorted(
         "read_jsonl",
         "resolve_env",
         "stable_id",
+        "stores",
         "validate_slot",
         "write_jsonl",
     ]

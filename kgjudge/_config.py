@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from kgjudge._errors import ConfigError
 from kgjudge._pipeline_config import PipelineConfig
-from kgjudge._registry import Registry, backends
+from kgjudge._registry import Registry, backends, stores
 from kgjudge._sections import Section, Slot
 
 ENV_REF = re.compile(r"^\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}$")
@@ -36,6 +36,24 @@ class CacheConfig(Section):
     size_limit_gb: float = Field(default=8.0, gt=0)
 
 
+class ResolutionConfig(Section):
+    """Entity resolution: when two names are merged into one entity.
+
+    Names with the same normal form (NFKC, case, punctuation, whitespace) always merge; others
+    merge when their string similarity (rapidfuzz ``token_sort_ratio``, 0-100) reaches
+    ``string_threshold``, or when their embeddings' cosine similarity reaches
+    ``embedding_threshold`` and their string similarity is at least ``embedding_min_string``.
+    """
+
+    string_threshold: float = Field(default=90.0, ge=0, le=100)
+    use_embeddings: bool = True
+    embedding_threshold: float = Field(default=0.9, ge=-1, le=1)
+    embedding_min_string: float = Field(default=50.0, ge=0, le=100)
+    embedding_model: str | None = Field(
+        default=None, description="sentence-transformers model folder; the packaged all-MiniLM-L6-v2 if none"
+    )
+
+
 class KGJudgeConfig(Section):
     """The whole configuration.
 
@@ -48,6 +66,8 @@ class KGJudgeConfig(Section):
     backends: dict[str, Slot] = Field(default_factory=dict)
     cache: CacheConfig = Field(default_factory=CacheConfig)
     pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
+    store: Slot | None = Field(default=None, description="graph store; rdf.v1 when absent")
+    resolution: ResolutionConfig = Field(default_factory=ResolutionConfig)
 
 
 def resolve_env(value: str | None, *, key: str = "", file: str | None = None) -> str | None:
@@ -144,12 +164,14 @@ def parse_config(raw: Any, *, file: str | None = None) -> KGJudgeConfig:
     slots = {}
     for name, slot in (raw.get("backends") or {}).items():
         slots[name] = validate_slot(slot, backends, file=file, key=f"backends.{name}")
-    rest = {k: v for k, v in raw.items() if k != "backends"}
+    store = validate_slot(raw.get("store") or {"type": "rdf.v1"}, stores, file=file, key="store")
+    rest = {k: v for k, v in raw.items() if k not in ("backends", "store")}
     try:
         config = KGJudgeConfig.model_validate(rest)
     except ValidationError as exc:
         raise _validation_error(exc, KGJudgeConfig, file=file, prefix="") from exc
     config.backends = slots
+    config.store = store
     return config
 
 
@@ -182,5 +204,7 @@ def dump_config(config: KGJudgeConfig) -> str:
     """The config as YAML with every default filled in (secrets stay environment references)."""
     data = config.model_dump(mode="json")
     data["backends"] = {k: v.model_dump(mode="json") for k, v in config.backends.items()}
+    if config.store is not None:
+        data["store"] = config.store.model_dump(mode="json")
     return yaml.safe_dump(data, sort_keys=False)
 

@@ -94,3 +94,4 @@ class Registry(Generic[F]):
 
 
 backends: Registry[Any] = Registry("backends", builtins="kgjudge.llm")
+stores: Registry[Any] = Registry("stores", builtins="kgjudge.graph")

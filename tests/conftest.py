@@ -177,3 +177,31 @@ def vllm_lora_server(
     """A vLLM server with LoRA enabled, serving the random adapter as ``smollm2-lora``."""
     with run_vllm_server(smollm2_tokenizer_dir, tmp_path_factory.mktemp("vllm-lora"), smollm2_lora_dir) as url:
         yield url
+def bolt_server(tmp_path_factory: pytest.TempPathFactory):
+    """A real Bolt server for the Neo4j store; yields its ``neo4j.v1`` config slot (credentials
+    as environment references).
+
+    With NEO4J_URI set (and NEO4J_USER, NEO4J_PASSWORD, optionally NEO4J_DATABASE) that Neo4j is
+    used, and the tests wipe its content. Otherwise ArcadeDB from ``arcadedb-embedded`` serves
+    Bolt on 127.0.0.1 from a child process, one per test session.
+    """
+    if os.environ.get("NEO4J_URI"):
+        yield {
+            "type": "neo4j.v1", "uri": "${env:NEO4J_URI}", "user": "${env:NEO4J_USER}",
+            "password": "${env:NEO4J_PASSWORD}", "database": os.environ.get("NEO4J_DATABASE"),
+        }
+        return
+    if importlib.util.find_spec("arcadedb_embedded") is None or importlib.util.find_spec("neo4j") is None:
+        missing("arcadedb-embedded or the neo4j driver is not installed (scripts/setup.sh installs them)")
+    from kgjudge import StoreError
+    from kgjudge.graph import ArcadeDBBoltServer
+
+    server = ArcadeDBBoltServer(tmp_path_factory.mktemp("arcadedb"))
+    try:
+        server.start()
+    except StoreError as exc:
+        missing(f"ArcadeDB Bolt server did not start: {exc}")
+    try:
+        yield server.store_config()
+    finally:
+        server.stop()

@@ -1,0 +1,93 @@
+"""Records that graph stores return: stored triples with their judgements, subgraphs, statistics."""
+
+from __future__ import annotations
+
+import hashlib
+import unicodedata
+
+from pydantic import Field
+
+from kgjudge._records import Entity, Judgement, Record, Triple
+
+
+class StoredTriple(Record):
+    """A triple as a store holds it: the record itself and every judgement about it.
+
+    Judgements are keyed by judge name (one per judge; a newer one replaces the older) and come
+    back sorted by judge.
+
+    Example:
+        >>> StoredTriple(triple=Triple(head="Paris", relation="capital of", tail="France"))
+    """
+
+    triple: Triple
+    judgements: list[Judgement] = Field(default_factory=list)
+
+
+class Subgraph(Record):
+    """Entities and the triples between them, both sorted (entities by name, triples by id).
+
+    Example:
+        >>> Subgraph(entities=[Entity(name="Paris")], triples=[])
+    """
+
+    entities: list[Entity] = Field(default_factory=list)
+    triples: list[StoredTriple] = Field(default_factory=list)
+
+    def names(self) -> set[str]:
+        """The entity names."""
+        return {e.name for e in self.entities}
+
+
+class EntityHit(Record):
+    """One search result: the entity, how it matched and how well (higher is better)."""
+
+    entity: Entity
+    score: float
+    method: str
+
+
+class StoreStats(Record):
+    """Counts describing a store's content."""
+
+    entities: int = 0
+    triples: int = 0
+    judgements: int = 0
+    relations: int = 0
+    documents: int = 0
+    origins: dict[str, int] = Field(default_factory=dict)
+
+
+class StoreFeatures(Record):
+    """What a store can do; optional server features are detected, never assumed.
+
+    Attributes:
+        embeddings: entity embeddings can be stored and searched.
+        vector_index: a server-side vector index answers embedding searches.
+        fulltext_index: the server can build full-text indexes.
+        text_index: the server has an index for substring (CONTAINS) search.
+        apoc: the APOC procedure library is installed.
+        sparql: read-only SPARQL queries are available.
+    """
+
+    embeddings: bool = False
+    vector_index: bool = False
+    fulltext_index: bool = False
+    text_index: bool = False
+    apoc: bool = False
+    sparql: bool = False
+
+
+def search_key(text: str) -> str:
+    """The form names are compared in by name search: Unicode NFKC, then case-folded."""
+    return unicodedata.normalize("NFKC", text).casefold()
+
+
+def name_key(name: str) -> str:
+    """A fixed-length key of an exact name (SHA-256 hex), for indexes that cap value sizes."""
+    return hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def judgement_key(target_id: str, judge: str) -> str:
+    """The key of a judgement: one per (triple, judge)."""
+    return name_key(f"{target_id}\x00{judge}")
