@@ -177,6 +177,9 @@ def vllm_lora_server(
     """A vLLM server with LoRA enabled, serving the random adapter as ``smollm2-lora``."""
     with run_vllm_server(smollm2_tokenizer_dir, tmp_path_factory.mktemp("vllm-lora"), smollm2_lora_dir) as url:
         yield url
+
+
+@pytest.fixture(scope="session")
 def bolt_server(tmp_path_factory: pytest.TempPathFactory):
     """A real Bolt server for the Neo4j store; yields its ``neo4j.v1`` config slot (credentials
     as environment references).
