@@ -25,6 +25,9 @@ def format_summary(summary: object) -> str:
     lines.append(f"rejected inputs: {s.rejected}; unusable model replies: {failures}")  # type: ignore[attr-defined]
     if s.gold_triples or s.malformed_gold:  # type: ignore[attr-defined]
         lines.append(f"gold triples: {s.gold_triples} (malformed, skipped: {s.malformed_gold})")  # type: ignore[attr-defined]
+    if s.store:  # type: ignore[attr-defined]
+        st = s.store_stats  # type: ignore[attr-defined]
+        lines.append(f"store {s.store}: {st.get('triples', 0)} triples, {st.get('entities', 0)} entities")  # type: ignore[attr-defined]
     u = s.this_run  # type: ignore[attr-defined]
     lines.append(
         f"this run: {s.batches_run} batches, {u.model_calls} model calls, cache hits {u.cache_hits}/{u.requests}, "  # type: ignore[attr-defined]

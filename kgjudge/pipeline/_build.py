@@ -2,6 +2,8 @@
 
 The output folder holds ``documents.jsonl``, ``chunks.jsonl``, ``denoised.jsonl``,
 ``triples.jsonl``, ``failures.jsonl`` (every reply a stage could not use, with its raw text),
+and the graph store of the config's ``store:`` section (by default an on-disk RDF store in
+``graph.oxigraph`` inside the folder), plus
 ``rejects.jsonl`` (bad input documents with file and line), ``gold.jsonl`` (gold triples from
 aligned ``.source`` files, when present), ``progress.jsonl`` and ``manifest.json``.
 
@@ -67,6 +69,8 @@ class BuildSummary(BaseModel):
     wall_seconds: float
     top_relations: list[tuple[str, int]] = Field(default_factory=list)
     top_entities: list[tuple[str, int]] = Field(default_factory=list)
+    store: str | None = None
+    store_stats: dict[str, Any] = Field(default_factory=dict)
 
 
 def _config_hash(config: KGJudgeConfig) -> str:
@@ -119,8 +123,9 @@ class Build:
 
     # -- output folder state -----------------------------------------------------------------
 
-    def _prepare(self, loaded: LoadedInputs, input_hash: str) -> set[str]:
-        """Check the folder belongs to this config and inputs; return the finished documents."""
+    def _prepare(self, loaded: LoadedInputs, input_hash: str) -> tuple[set[str], set[str]]:
+        """Check the folder belongs to this config and inputs; return the finished documents and
+        those an interrupted batch left partial records of."""
         self.out.mkdir(parents=True, exist_ok=True)
         manifest = self.out / "manifest.json"
         if self.restart:
@@ -142,21 +147,44 @@ class Build:
         if progress.is_file():
             for line in iter_jsonl(progress, errors=[]):  # a torn last line is a batch not done
                 done.update(line["documents"])
+        partial: set[str] = set()
         for name in STAGE_FILES.values():
             path = self.out / name
             if path.is_file():
                 # Drop what an interrupted batch left behind (and any torn line).
-                records = [r for r in iter_jsonl(path, errors=[]) if self._doc_of(r) in done]
-                write_jsonl(path, records)
-        return done
+                records = list(iter_jsonl(path, errors=[]))
+                partial.update(str(self._doc_of(r)) for r in records if self._doc_of(r) not in done)
+                write_jsonl(path, [r for r in records if self._doc_of(r) in done])
+        return done, partial
 
     @staticmethod
     def _doc_of(record: dict[str, Any]) -> str | None:
         return record.get("document_id", record.get("id"))
 
+    def _store_slot(self) -> Any:
+        """The config's store; a file-backed store without an explicit path lives in ``out``."""
+        slot = self.config.store
+        default = {"rdf.v1": "graph.oxigraph", "networkx.v1": "graph.json"}.get(getattr(slot, "type", ""))
+        if slot is not None and default and "path" not in slot.model_fields_set:
+            slot = slot.model_copy(update={"path": str(self.out / default)})
+        return slot
+
+    def _open_store(self) -> Any:
+        from kgjudge.graph import build_store
+
+        return build_store(self._store_slot())
+
+    def _store_label(self) -> str:
+        slot = self._store_slot()
+        where = getattr(slot, "path", None) or getattr(slot, "uri", None) or "memory"
+        return f"{slot.type} at {where}"
+
     def _append(self, result: BatchResult) -> None:
         for key, name in STAGE_FILES.items():
             write_jsonl(self.out / name, getattr(result, key), append=True)
+        # The store write is idempotent (upsert by triple id), so a batch redone after an
+        # interruption overwrites rather than duplicates.
+        self.store.upsert(result.triples)
         line = {"documents": result.document_ids, "usage": {k: v.model_dump() for k, v in result.usage.items()}}
         write_jsonl(self.out / "progress.jsonl", [line], append=True)
 
@@ -223,7 +251,12 @@ class Build:
         input_hash = hashlib.sha256(
             json.dumps([[d.id, hashlib.sha256(d.text.encode()).hexdigest()] for d in loaded.documents]).encode()
         ).hexdigest()[:16]
-        done = self._prepare(loaded, input_hash)
+        done, partial = self._prepare(loaded, input_hash)
+        self.store = self._open_store()
+        # The store may hold triples of an interrupted batch (written before its progress line)
+        # or, on --restart, of an earlier build: those documents are cleared before they are redone.
+        for doc_id in sorted(partial | ({d.id for d in loaded.documents} if self.restart else set())):
+            self.store.delete_document(doc_id)
         todo = [d for d in loaded.documents if d.id not in done]
         batches = list(_batches(todo, self.config.pipeline.batch_size))
         this_run = Usage()
@@ -239,7 +272,10 @@ class Build:
         finally:
             if bar is not None:
                 bar.close()
+            stats = self.store.stats()
+            self.store.close()
         summary = self._summarise(loaded, len(batches), this_run, time.perf_counter() - started)
+        summary = summary.model_copy(update={"store": self._store_label(), "store_stats": stats.model_dump()})
         self._write_manifest(input_hash, finished=True, summary=summary)
         return summary
 

@@ -45,6 +45,13 @@ def make_docs(tmp_path: Path, n: int = 5) -> Path:
     return path
 
 
+def stored_ids(out: Path) -> list[str]:
+    from kgjudge.graph import build_store
+
+    with build_store({"type": "rdf.v1", "path": str(out / "graph.oxigraph")}) as store:
+        return sorted(t.triple.id for t in store.iter_triples())
+
+
 def read(out: Path, name: str) -> list[dict]:
     path = out / name
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
@@ -77,6 +84,8 @@ def test_build_writes_every_stage_keyed_by_document(tmp_path: Path) -> None:
     assert manifest["prompt_versions"]["extract"] == "extract_triples.v1"
     denoised = read(out, "denoised.jsonl")
     assert all(d["stopped"] == "converged" and len(d["rounds"]) == 2 for d in denoised)
+    assert stored_ids(out) == sorted(t["id"] for t in triples), "the store holds exactly the triples"
+    assert summary.store.startswith("rdf.v1 at ") and summary.store_stats["triples"] == 10
 
 
 def test_rerun_makes_zero_model_calls(tmp_path: Path) -> None:
@@ -139,6 +148,7 @@ def test_kill_9_then_resume_loses_and_duplicates_nothing(tmp_path: Path) -> None
     assert len(ids) == len(set(ids)) == 20
     batches = len(read(out, "progress.jsonl"))
     assert batches == 5, "one progress line per batch: nothing redone twice"
+    assert stored_ids(out) == sorted(ids), "the store holds each triple once"
 
 
 def test_cli_build_prints_a_summary(tmp_path: Path) -> None:
