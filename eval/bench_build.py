@@ -99,7 +99,7 @@ def main() -> None:
                 "wall_seconds": timed["wall"],
                 "model_seconds": timed["model_seconds"],
                 "outside_model_share": overhead,
-                "batch_calls": s.this_run.model_calls,
+                "model_requests": s.this_run.model_calls,
                 "triples": s.triples,
             },
         }
