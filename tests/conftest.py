@@ -131,7 +131,7 @@ def run_vllm_server(model_dir: Path, log_dir: Path, lora_dir: Path | None = None
     cmd = [
         python, "-m", "vllm.entrypoints.openai.api_server",
         "--model", str(model_dir), "--served-model-name", "smollm2",
-        "--host", "127.0.0.1", "--port", str(port), "--dtype", "bfloat16", "--max-model-len", "2048",
+        "--host", "127.0.0.1", "--port", str(port), "--dtype", "float32", "--max-model-len", "2048",
     ]
     if lora_dir is not None:
         cmd += ["--enable-lora", "--lora-modules", f"smollm2-lora={lora_dir}", "--max-lora-rank", "8"]

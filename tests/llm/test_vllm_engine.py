@@ -8,7 +8,7 @@ import pytest
 
 pytestmark = [pytest.mark.vllm_engine, pytest.mark.vllm, pytest.mark.slow]
 
-TOL = 0.35  # bfloat16 in vLLM against float32 in transformers
+TOL = 0.05  # float32 on both sides; kernels differ slightly
 
 
 @pytest.fixture(scope="module")
@@ -17,7 +17,7 @@ def engine(smollm2_tokenizer_dir: Path, smollm2_lora_dir: Path):
     from kgjudge.llm import LLM, VLLMBackend, VLLMConfig
 
     config = VLLMConfig(
-        model="smollm2-135m-instruct", dtype="bfloat16", max_model_len=2048, max_lora_rank=8,
+        model="smollm2-135m-instruct", dtype="float32", max_model_len=2048, max_lora_rank=8,
         adapters={"random": str(smollm2_lora_dir)},
     )
     return LLM(VLLMBackend(config))

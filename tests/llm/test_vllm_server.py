@@ -10,8 +10,9 @@ from kgjudge.llm import LLM, HFBackend, HFConfig, LLMRequest, OpenAIBackend, Ope
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
 
-# bfloat16 on vLLM against float32 in transformers: log-probabilities agree to about 0.1-0.3.
-TOL = 0.35
+# float32 on both sides (in bfloat16, near-ties such as "The"/"L" at -1.91 flip greedy replies);
+# kernels still differ, so log-probabilities agree to a few hundredths.
+TOL = 0.05
 
 
 @pytest.fixture(scope="module")
