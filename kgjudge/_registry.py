@@ -94,3 +94,4 @@ class Registry(Generic[F]):
 
 
 backends: Registry[Any] = Registry("backends", builtins="kgjudge.llm")
+judges: Registry[Any] = Registry("judges", builtins="kgjudge.judges")

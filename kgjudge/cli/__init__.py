@@ -8,6 +8,7 @@ import typer
 
 from kgjudge import __version__
 from kgjudge.cli import _config_cmd, _llm_cmd  # noqa: F401  (register commands)
+from kgjudge.cli import _judges_cmd  # noqa: F401  (register commands)
 from kgjudge.cli._app import app
 
 
