@@ -126,6 +126,7 @@ __all__ = sorted(
         "load_judge_file",
         "load_references",
         "load_text_graph_pair",
+        "load_train_config",
         "pair_messages",
         "parse_triples",
         "plot_pr_curve",
@@ -135,6 +136,7 @@ __all__ = sorted(
         "registry",
         "split_of",
         "train",
+        "triple_pair",
         "write_threshold",
     ]
 )

@@ -338,12 +338,25 @@ def build_extractor_examples(
     dev_fraction: float = 0.1,
     test_fraction: float = 0.2,
     with_entities: bool = False,
+    max_chars: int | None = None,
 ) -> list[ExtractorExample]:
     """One example per document with at least one gold triple: text (and, with
-    ``with_entities``, its entities in order of first mention) -> the gold triples."""
+    ``with_entities``, its entities in order of first mention) -> the gold triples.
+
+    With ``max_chars`` the text is cut as the prompt builder cuts it, and triples with an entity
+    that the full text mentions only after the cut are dropped, so that no example teaches the
+    extractor to state facts its text does not show.
+    """
+    from kgjudge.judges._prompting import cut_document
+
     documents = corpus.documents if isinstance(corpus, GoldCorpus) else list(corpus)
     out = []
     for doc in documents:
+        if max_chars is not None and len(doc.text) > max_chars:
+            kept = cut_document(doc.text, max_chars).casefold()
+            full = doc.text.casefold()
+            visible = [t for t in doc.triples if not any(e.casefold() in full and e.casefold() not in kept for e in (t[0], t[2]))]
+            doc = doc.model_copy(update={"triples": visible})
         if not doc.triples:
             continue
         entities: list[str] = []

@@ -216,7 +216,7 @@ def build_examples(task: Task, config: TrainConfig) -> tuple[list[Any], dict[str
         for corpus in corpora:
             examples += build_extractor_examples(
                 corpus, seed=data.seed, dev_fraction=data.dev_fraction, test_fraction=data.test_fraction,
-                with_entities=data.with_entities,
+                with_entities=data.with_entities, max_chars=config.max_document_chars,
             )
         counts: dict[str, int] = {}
         for e in examples:
