@@ -73,31 +73,23 @@ class QAPair(Record):
         return data
 
 
+class LabelledPair(QAPair):
+    """A reference pair: ``correct`` is required."""
+
+    correct: bool
+
+
 def load_references(path: str | Path) -> list[QAPair]:
     """Reference pairs from JSONL, one ``{"query", "response", "correct": true|false}`` per line.
 
     Raises:
-        InputError: naming the file and line of a malformed line or a line without a boolean
+        InputError: naming the file and line of a malformed line, an unknown field or a missing
             ``correct``; or when the file holds no reference.
     """
-    refs = []
-    for lineno, ref in enumerate(iter_jsonl(path, QAPair), start=1):
-        assert isinstance(ref, QAPair)
-        if ref.correct is None:
-            raise InputError("a reference needs a boolean 'correct'", file=str(path), line=_line_of(path, ref, lineno))
-        refs.append(ref)
+    refs = [QAPair.model_validate(r.model_dump()) for r in iter_jsonl(path, LabelledPair)]
     if not refs:
         raise InputError("no reference pairs", file=str(path))
     return refs
-
-
-def _line_of(path: str | Path, ref: QAPair, fallback: int) -> int:
-    # iter_jsonl skips blank lines, so count again to name the real line.
-    with Path(path).open(encoding="utf-8") as handle:
-        for lineno, line in enumerate(handle, start=1):
-            if line.strip() and json.loads(line).get("query") == ref.query and "correct" not in json.loads(line):
-                return lineno
-    return fallback
 
 
 def triple_pair(triple: Triple, document: str | None, *, max_document_chars: int | None = None, correct: bool | None = None) -> QAPair:

@@ -79,7 +79,7 @@ def judge_calibrate(
     from kgjudge.judges._factory import judge_from_file, write_threshold
     from kgjudge.judges._graphjudger import GraphJudger
     from kgjudge.judges._kasft import JudgeExample
-    from kgjudge.judges._meta_ranking import QAPair
+    from kgjudge.judges._meta_ranking import LabelledPair, QAPair
     from kgjudge.judges._metrics import calibrate_threshold
 
     if objective not in ("f1", "precision"):
@@ -92,10 +92,7 @@ def judge_calibrate(
         labels = [e.label for e in examples]
         scores = judge.score_examples_sync(examples)
     else:
-        pairs = [p for p in read_jsonl(data, QAPair)]
-        missing = [i + 1 for i, p in enumerate(pairs) if p.correct is None]
-        if missing:
-            raise InputError("a labelled pair needs a boolean 'correct'", file=str(data), line=missing[0])
+        pairs = [QAPair.model_validate(p.model_dump()) for p in read_jsonl(data, LabelledPair)]
         labels = [bool(p.correct) for p in pairs]
         scores = [j.score for j in judge.rank_sync(pairs)]
     result = calibrate_threshold(labels, scores, objective=objective, target_precision=target_precision)  # type: ignore[arg-type]

@@ -79,3 +79,21 @@ def test_calibrate_command_writes_the_threshold_into_the_config(tmp_path: Path) 
     other.write_text("backends: {}\n")
     with pytest.raises(Exception, match="key 'judge'"):
         write_threshold(other, 0.5, {}, section="judge")
+
+
+def test_calibrating_meta_ranking_on_labelled_pairs(tmp_path: Path) -> None:
+    refs = tmp_path / "refs.jsonl"
+    refs.write_text("".join(json.dumps({"query": f"r{i}?", "response": "x", "correct": i % 2 == 0}) + "\n" for i in range(6)))
+    config = tmp_path / "mr.yaml"
+    config.write_text(yaml.safe_dump({
+        "backends": {"default": {"type": "fake.v1"}}, "cache": {"enabled": False},
+        "judge": {"type": "meta_ranking.v1", "references": str(refs), "n_references": 2},
+    }))
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text("".join(json.dumps({"query": f"q{i}?", "response": f"a{i}", "correct": i < 4}) + "\n" for i in range(8)))
+    result = CliRunner().invoke(app, ["judge", "calibrate", "-c", str(config), "-d", str(pairs), "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["written"] is False and "calibration" not in yaml.safe_load(config.read_text())["judge"]
+    pairs.write_text(pairs.read_text() + "\n" + json.dumps({"query": "q?", "response": "a"}) + "\n")
+    result = CliRunner().invoke(app, ["judge", "calibrate", "-c", str(config), "-d", str(pairs)])
+    assert result.exit_code == 2 and f"{pairs}:10" in result.output and "correct" in result.output
