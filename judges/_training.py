@@ -103,7 +103,7 @@ class OptimConfig(Section):
     """Trainer settings."""
 
     max_steps: int = Field(default=200, ge=1)
-    batch_size: int = Field(default=4, ge=1)
+    batch_size: int = Field(default=4, ge=1, description="examples per step (document groups with group_by_document)")
     grad_accum: int = Field(default=1, ge=1)
     learning_rate: float = Field(default=3e-4, gt=0)
     warmup_steps: int = Field(default=10, ge=0)
@@ -113,6 +113,15 @@ class OptimConfig(Section):
     threads: int | None = Field(default=None, ge=1)
     logging_steps: int = Field(default=10, ge=1)
     eval_steps: int | None = Field(default=None, ge=1, description="dev loss every N steps (default: at the end)")
+    group_by_document: bool = Field(
+        default=True,
+        description="train each document's examples together: their shared prompt prefix (the "
+        "document) is run once and its key/value cache feeds every example (the loss is unchanged)",
+    )
+    max_group: int = Field(default=8, ge=1, description="examples per document group")
+    save_dtype: Literal["float32", "bfloat16", "float16"] = Field(
+        default="float32", description="dtype of the saved adapter weights"
+    )
     dev_judge_examples: int = Field(default=200, ge=0, description="judge: dev examples scored after training")
     dev_extract_examples: int = Field(default=8, ge=0, description="extractor: dev documents generated after training")
 
@@ -253,6 +262,81 @@ class _Collator:
         return {"input_ids": ids, "attention_mask": mask, "labels": labels}
 
 
+def _common_prefix(rows: list[list[int]]) -> int:
+    n = min(len(r) for r in rows)
+    for k in range(n):
+        if any(r[k] != rows[0][k] for r in rows[1:]):
+            return k
+    return n
+
+
+def group_rows(rows: list[dict[str, list[int]]], keys: list[str], max_group: int) -> list[dict[str, Any]]:
+    """Examples of one document (``keys``) in groups of at most ``max_group``: each group is the
+    longest prompt prefix its members share plus every member's remainder (at least one prompt
+    token, so every answer token is predicted inside the remainder)."""
+    by_key: dict[str, list[dict[str, list[int]]]] = {}
+    for row, key in zip(rows, keys):
+        by_key.setdefault(key, []).append(row)
+    groups = []
+    for members in by_key.values():
+        for start in range(0, len(members), max_group):
+            chunk = members[start : start + max_group]
+            first_label = [next(i for i, x in enumerate(r["labels"]) if x != -100) for r in chunk]
+            cut = min(_common_prefix([r["input_ids"] for r in chunk]), min(first_label) - 1)
+            cut = max(cut, 0)
+            groups.append({
+                "prefix": chunk[0]["input_ids"][:cut],
+                "rests": [r["input_ids"][cut:] for r in chunk],
+                "labels": [r["labels"][cut:] for r in chunk],
+            })
+    return groups
+
+
+class _GroupCollator:
+    """One document group per item: the prefix, and the right-padded remainders with labels."""
+
+    def __init__(self, pad_id: int, torch: Any) -> None:
+        self.rows = _Collator(pad_id, torch)
+        self.torch = torch
+
+    def __call__(self, items: list[dict[str, Any]]) -> dict[str, Any]:
+        (item,) = items
+        batch = self.rows([{"input_ids": r, "labels": l} for r, l in zip(item["rests"], item["labels"])])
+        return {"prefix_ids": self.torch.tensor([item["prefix"]], dtype=self.torch.long), **batch}
+
+
+def _group_trainer(transformers: Any, torch: Any) -> Any:
+    """A Trainer whose loss runs a group's shared prefix once and its remainders on the cache."""
+
+    class GroupTrainer(transformers.Trainer):
+        def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False,
+                         num_items_in_batch: Any = None) -> Any:
+            prefix, ids = inputs["prefix_ids"], inputs["input_ids"]
+            mask, labels = inputs["attention_mask"], inputs["labels"]
+            rows, width = ids.shape
+            if prefix.shape[1]:
+                cache = transformers.DynamicCache()
+                model(input_ids=prefix, past_key_values=cache, use_cache=True, logits_to_keep=1)
+                cache.batch_repeat_interleave(rows)
+                full_mask = torch.cat([torch.ones((rows, prefix.shape[1]), dtype=mask.dtype, device=mask.device), mask], 1)
+                positions = prefix.shape[1] + torch.arange(width, device=ids.device).unsqueeze(0).expand(rows, -1)
+                out = model(input_ids=ids, attention_mask=full_mask, position_ids=positions,
+                            past_key_values=cache, use_cache=True)
+            else:
+                out = model(input_ids=ids, attention_mask=mask)
+            logits = out.logits[:, :-1].float()
+            target = labels[:, 1:]
+            loss = torch.nn.functional.cross_entropy(
+                logits.reshape(-1, logits.shape[-1]), target.reshape(-1), ignore_index=-100, reduction="sum"
+            )
+            # Mean over the answer tokens of the whole optimiser step, as the default loss does.
+            count = num_items_in_batch if num_items_in_batch is not None else (target != -100).sum()
+            loss = loss / count
+            return (loss, out) if return_outputs else loss
+
+    return GroupTrainer
+
+
 def train(task: Task, config: TrainConfig, *, config_text: str | None = None, log: Any = print) -> AdapterMetadata:
     """Fine-tune a LoRA adapter for ``task`` and save it to ``config.output``.
 
@@ -279,19 +363,22 @@ def train(task: Task, config: TrainConfig, *, config_text: str | None = None, lo
     tokenizer = transformers.AutoTokenizer.from_pretrained(path)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
-    encoded, too_long = {}, 0
+    encoded: dict[str, list[Any]] = {}
+    too_long = 0
     for name, split in (("train", train_ex), ("dev", dev_ex)):
-        rows = []
+        rows, keys = [], []
         for e in split:
             row = encode_example(tokenizer, *example_messages(e, config))
             if len(row["input_ids"]) > opt.max_length:
                 too_long += 1
                 continue
             rows.append(row)
-        encoded[name] = rows
+            keys.append(e.document_id)
+        encoded[name] = group_rows(rows, keys, opt.max_group) if opt.group_by_document else rows
     summary["skipped_too_long"] = too_long
-    log(f"[train {task}] {len(encoded['train'])} train / {len(encoded['dev'])} dev examples "
-        f"({too_long} longer than {opt.max_length} tokens skipped)")
+    unit = "document groups" if opt.group_by_document else "examples"
+    log(f"[train {task}] {len(encoded['train'])} train / {len(encoded['dev'])} dev {unit} from "
+        f"{len(train_ex)} / {len(dev_ex)} examples ({too_long} longer than {opt.max_length} tokens skipped)")
 
     model = transformers.AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
     lora = peft.LoraConfig(
@@ -304,9 +391,10 @@ def train(task: Task, config: TrainConfig, *, config_text: str | None = None, lo
     args = transformers.TrainingArguments(
         output_dir=str(out / ".trainer"),
         max_steps=opt.max_steps,
-        per_device_train_batch_size=opt.batch_size,
-        per_device_eval_batch_size=opt.batch_size,
-        gradient_accumulation_steps=opt.grad_accum,
+        per_device_train_batch_size=1 if opt.group_by_document else opt.batch_size,
+        per_device_eval_batch_size=1 if opt.group_by_document else opt.batch_size,
+        gradient_accumulation_steps=opt.grad_accum * (opt.batch_size if opt.group_by_document else 1),
+        prediction_loss_only=True,
         learning_rate=opt.learning_rate,
         warmup_steps=opt.warmup_steps,
         lr_scheduler_type="linear",
@@ -323,12 +411,16 @@ def train(task: Task, config: TrainConfig, *, config_text: str | None = None, lo
         remove_unused_columns=False,
         disable_tqdm=True,
     )
-    trainer = transformers.Trainer(
+    if opt.group_by_document:
+        trainer_cls, collator = _group_trainer(transformers, torch), _GroupCollator(tokenizer.pad_token_id, torch)
+    else:
+        trainer_cls, collator = transformers.Trainer, _Collator(tokenizer.pad_token_id, torch)
+    trainer = trainer_cls(
         model=model,
         args=args,
         train_dataset=encoded["train"],
         eval_dataset=encoded["dev"] or None,
-        data_collator=_Collator(tokenizer.pad_token_id, torch),
+        data_collator=collator,
     )
     started = time.perf_counter()
     result = trainer.train()
@@ -342,6 +434,7 @@ def train(task: Task, config: TrainConfig, *, config_text: str | None = None, lo
     # The base model is named as the config names it, not by this machine's cache path.
     model.peft_config["default"].base_model_name_or_path = config.model
     model.save_pretrained(str(out))
+    _finish_adapter_files(out, opt.save_dtype)
     metadata = AdapterMetadata(
         task=task,
         base_model=config.model,
@@ -354,7 +447,8 @@ def train(task: Task, config: TrainConfig, *, config_text: str | None = None, lo
             "steps": int(trainer.state.global_step),
             "seconds": round(seconds, 1),
             "seconds_per_step": round(seconds / max(1, trainer.state.global_step), 3),
-            "examples_seen": int(trainer.state.global_step) * opt.batch_size * opt.grad_accum,
+            "examples_per_step": (opt.batch_size * opt.grad_accum if not opt.group_by_document
+                                  else f"{opt.batch_size * opt.grad_accum} document groups of <= {opt.max_group}"),
             "device": "cpu" if use_cpu else "cuda",
             "torch_threads": torch.get_num_threads(),
             **opt.model_dump(),
@@ -370,6 +464,19 @@ def train(task: Task, config: TrainConfig, *, config_text: str | None = None, lo
     _remove_tree(out / ".trainer")
     log(f"[train {task}] {metadata.training['steps']} steps in {seconds:.0f} s; metrics {json.dumps(metadata.metrics)}")
     return metadata
+
+
+def _finish_adapter_files(folder: Path, dtype: str) -> None:
+    """Store the weights in ``dtype`` and drop peft's generic model card (the metadata file
+    and the eval report describe the adapter)."""
+    (folder / "README.md").unlink(missing_ok=True)
+    if dtype == "float32":
+        return
+    torch = require("torch", "hf")
+    st = require("safetensors.torch", "hf")
+    path = folder / "adapter_model.safetensors"
+    tensors = {k: v.to(getattr(torch, dtype)).contiguous() for k, v in st.load_file(str(path)).items()}
+    st.save_file(tensors, str(path), metadata={"format": "pt"})
 
 
 def _remove_tree(path: Path) -> None:

@@ -112,3 +112,34 @@ def test_extractor_training_and_bad_configs(tmp_path: Path, tiny_llama_dir: Path
     config.write_text(yaml.safe_dump(bad))
     result = CliRunner().invoke(app, ["train", "judge", "--config", str(config)])
     assert result.exit_code == 2 and "training.max_step" in result.output and "max_steps" in result.output
+
+
+def test_document_groups_give_the_same_loss_as_one_example_at_a_time(tiny_backend: HFBackend) -> None:
+    import transformers
+
+    from kgjudge.judges._training import _GroupCollator, _group_trainer, group_rows
+
+    tok, model = tiny_backend.tokenizer, tiny_backend.model
+    doc = "Town1 lies in Land1 near the river. It was founded in 1801 by settlers."
+    rows = [
+        encode_example(tok, judge_messages(doc, "Town1", rel, tail), answer)
+        for rel, tail, answer in [("country", "Land1", "Yes"), ("inception", "1802", "No"), ("located next to", "river", "Yes")]
+    ]
+    (group,) = group_rows(rows, ["d1"] * 3, max_group=8)
+    assert len(group["prefix"]) > 20
+    assert all(label[0] == -100 for label in group["labels"])  # every answer is predicted inside its remainder
+    inputs = _GroupCollator(tok.pad_token_id, torch)([group])
+    trainer_cls = _group_trainer(transformers, torch)
+    grouped = trainer_cls.compute_loss(None, model, inputs)  # the method uses nothing of the trainer
+    plain = _Collator(tok.pad_token_id, torch)(rows)
+    reference = model(**plain).loss  # transformers' own causal-LM loss over all answer tokens
+    assert float(grouped.detach()) == pytest.approx(float(reference.detach()), rel=1e-4)
+    # and the same gradients: the shared prefix is trained through its cache
+    weight = model.model.layers[0].self_attn.q_proj.weight
+    weight.grad = None
+    grouped.backward()
+    via_groups = weight.grad.clone()
+    weight.grad = None
+    reference.backward()
+    assert torch.allclose(via_groups, weight.grad, rtol=1e-3, atol=1e-6) and via_groups.abs().sum() > 0
+    weight.grad = None
