@@ -95,3 +95,4 @@ class Registry(Generic[F]):
 
 backends: Registry[Any] = Registry("backends", builtins="kgjudge.llm")
 stores: Registry[Any] = Registry("stores", builtins="kgjudge.graph")
+judges: Registry[Any] = Registry("judges", builtins="kgjudge.judges")

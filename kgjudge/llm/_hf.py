@@ -24,7 +24,7 @@ from kgjudge._errors import BackendError, ConfigError
 from kgjudge._extras import require
 from kgjudge._registry import backends
 from kgjudge.llm._base import LLMBackend
-from kgjudge.llm._models import DEFAULT_MODEL, hf_model_dir, resolve_model
+from kgjudge.llm._models import DEFAULT_MODEL, hf_model_dir, resolve_adapter, resolve_model
 from kgjudge.llm._types import Capabilities, ChoiceScores, GenerationResult, LLMRequest
 
 
@@ -47,7 +47,9 @@ class HFConfig(Slot):
         default="auto", description="auto: bfloat16 on GPU, float32 on CPU"
     )
     batch_size: int = Field(default=8, ge=1, description="sequences per forward pass")
-    adapters: dict[str, str] = Field(default_factory=dict, description="adapter name -> peft adapter folder")
+    adapters: dict[str, str] = Field(
+        default_factory=dict, description="adapter name -> peft adapter folder, or packaged:<name> (shipped with kgjudge)"
+    )
     threads: int | None = Field(default=None, ge=1, description="torch CPU threads")
     prefix_min_tokens: int = Field(
         default=32, ge=1, description="score_choices computes a prompt prefix this long or longer once when "
@@ -163,9 +165,10 @@ class HFBackend(LLMBackend):
         if config.adapters:
             peft = require("peft", "hf")
             names = list(config.adapters)
-            model = peft.PeftModel.from_pretrained(model, config.adapters[names[0]], adapter_name=names[0])
+            paths = {name: resolve_adapter(spec) for name, spec in config.adapters.items()}
+            model = peft.PeftModel.from_pretrained(model, paths[names[0]], adapter_name=names[0])
             for name in names[1:]:
-                model.load_adapter(config.adapters[name], adapter_name=name)
+                model.load_adapter(paths[name], adapter_name=name)
             model.eval()
         self.model = model
         self._lock = threading.Lock()

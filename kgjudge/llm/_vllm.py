@@ -21,7 +21,7 @@ from kgjudge._errors import BackendError
 from kgjudge._extras import require
 from kgjudge._registry import backends
 from kgjudge.llm._base import LLMBackend
-from kgjudge.llm._models import DEFAULT_MODEL, hf_model_dir, resolve_model
+from kgjudge.llm._models import DEFAULT_MODEL, hf_model_dir, resolve_adapter, resolve_model
 from kgjudge.llm._types import Capabilities, ChoiceScores, GenerationResult, LLMRequest
 
 
@@ -42,7 +42,9 @@ class VLLMConfig(Slot):
     dtype: str = "auto"
     max_model_len: int | None = Field(default=None, ge=16)
     seed: int = 0
-    adapters: dict[str, str] = Field(default_factory=dict, description="adapter name -> peft adapter folder")
+    adapters: dict[str, str] = Field(
+        default_factory=dict, description="adapter name -> peft adapter folder, or packaged:<name> (shipped with kgjudge)"
+    )
     max_lora_rank: int = Field(default=16, ge=1)
     split_lora_batches: Literal["auto", "yes", "no"] = Field(
         default="auto",
@@ -79,7 +81,7 @@ class VLLMBackend(LLMBackend):
         self.tokenizer = self.engine.get_tokenizer()
         lora_cls = require("vllm.lora.request", "vllm").LoRARequest
         self._loras = {
-            name: lora_cls(lora_name=name, lora_int_id=i + 1, lora_path=p)
+            name: lora_cls(lora_name=name, lora_int_id=i + 1, lora_path=resolve_adapter(p))
             for i, (name, p) in enumerate(config.adapters.items())
         }
         self.adapters = tuple(config.adapters)

@@ -1,0 +1,93 @@
+"""GraphJudger on a scripted backend: scores, thresholds, the top-k floor, errors, batching."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from kgjudge import InputError, Judgement, Triple
+from kgjudge.judges import GraphJudger, GraphJudgerConfig, build_judge, judge_request
+from kgjudge.llm import LLMRequest
+
+P_YES = {"good": 0.9, "fine": 0.6, "weak": 0.3, "bad": 0.05}
+
+
+def by_tail(request: LLMRequest) -> list[float]:
+    text = request.messages[-1].content  # type: ignore[index]
+    tail = text.split("Is this true: ", 1)[1].split("?")[0].split()[-1]
+    p = P_YES[tail]
+    return [math.log(p), math.log(1 - p)]
+
+
+def triples() -> list[Triple]:
+    return [
+        Triple(head="A", relation="r", tail=tail, document_id=doc)
+        for doc, tail in [("d1", "good"), ("d1", "weak"), ("d2", "bad"), ("d1", "fine"), ("d2", "weak")]
+    ]
+
+
+DOCS = {"d1": "Document one. " * 30, "d2": "Document two. " * 30}
+
+
+def test_scores_thresholds_and_judgement_records(scripted) -> None:
+    llm = scripted(by_tail)
+    judge = GraphJudger(llm, GraphJudgerConfig(threshold=0.5, adapter=None))
+    out = judge.judge_sync(triples(), DOCS)
+    assert [j.target_id for j in out] == [t.id for t in triples()]
+    assert [round(j.score, 6) for j in out] == [0.9, 0.3, 0.05, 0.6, 0.3]
+    assert [j.label for j in out] == [True, False, False, True, False]
+    first = out[0]
+    assert isinstance(first, Judgement) and first.judge == "graphjudger.v1" and first.threshold == 0.5
+    assert json.loads(first.raw_output)["choices"] == ["Yes", "No"]
+    assert first.model is not None and first.model.prompt_version == "triple_judge.v1"
+    assert "P(Yes)=0.900 >= threshold 0.500" in first.reasons[0]
+
+
+def test_document_comes_first_and_triple_last_in_every_prompt(scripted) -> None:
+    llm = scripted(by_tail)
+    GraphJudger(llm, GraphJudgerConfig(max_document_chars=40)).judge_sync(triples(), DOCS)
+    (batch,) = llm.backend.score_calls
+    for req in batch:
+        text = req.messages[-1].content
+        assert text.startswith("Document:\nDocument") and text.rstrip().endswith("Answer Yes or No.")
+        assert len(text.split("\n\n")[0]) <= len("Document:\n") + 40
+    # requests of one document are sent next to each other (shared prefix)
+    docs = [req.messages[-1].content.split("\n")[1][:12] for req in batch]
+    assert docs == sorted(docs)
+
+
+def test_top_k_floor_keeps_the_best_of_each_document_and_says_so(scripted) -> None:
+    judge = GraphJudger(scripted(by_tail), GraphJudgerConfig(threshold=0.95, keep_top_k=1))
+    out = judge.judge_sync(triples(), DOCS)
+    assert [j.label for j in out] == [True, False, False, False, True]
+    assert out[0].details["kept_by_floor"] and "top-1 floor" in out[0].reasons[0]
+    assert out[4].details["kept_by_floor"] and not out[2].details["kept_by_floor"]
+    assert all(j.details["keep_top_k"] == 1 for j in out)
+
+
+def test_missing_document_is_a_clear_error_before_any_model_call(scripted) -> None:
+    llm = scripted(by_tail)
+    bad = [*triples(), Triple(head="X", relation="r", tail="good", document_id="d9")]
+    with pytest.raises(InputError, match="document 'd9' was not given"):
+        GraphJudger(llm).judge_sync(bad, DOCS)
+    assert llm.backend.score_calls == []
+
+
+def test_batches_and_the_factory(scripted) -> None:
+    llm = scripted(by_tail, adapters=["judge"])
+    judge = build_judge({"type": "graphjudger.v1", "batch_size": 2, "adapter": "judge"}, {"default": llm})
+    out = judge.judge_sync(triples(), DOCS)
+    assert len(out) == 5 and [len(b) for b in llm.backend.score_calls] == [2, 2, 1]
+    assert all(r.adapter == "judge" for b in llm.backend.score_calls for r in b)
+    with pytest.raises(Exception, match="no backend named 'other'"):
+        build_judge({"type": "graphjudger.v1", "backend": "other"}, {"default": llm})
+    with pytest.raises(Exception, match="valid choices: graphjudger.v1, meta_ranking.v1"):
+        build_judge({"type": "graphjudger.v9"}, llm)
+
+
+def test_the_request_builder_is_the_training_prompt() -> None:
+    req = judge_request("Doc.", "A", "r", "B", adapter="judge")
+    assert req.choices == ["Yes", "No"] and req.adapter == "judge"
+    assert req.messages[-1].content == "Document:\nDoc.\n\nIs this true: A r B?\nAnswer Yes or No."

@@ -1,0 +1,95 @@
+"""KASFT data: seeded negatives, no collisions with positives, split by document, file errors."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+from kgjudge import InputError
+from kgjudge.judges import (
+    CORRUPTION_KINDS,
+    GoldDocument,
+    build_extractor_examples,
+    build_judge_examples,
+    load_gold_jsonl,
+    load_text_graph_pair,
+)
+
+
+def key(t: tuple[str, str, str]) -> tuple[str, ...]:
+    return tuple(x.casefold() for x in t)
+
+
+def test_negative_sampling_is_deterministic_and_independent_of_document_order(corpus: list[GoldDocument]) -> None:
+    first, stats = build_judge_examples(corpus, seed=3)
+    again, stats_again = build_judge_examples(corpus, seed=3)
+    assert [e.model_dump() for e in first] == [e.model_dump() for e in again]
+    assert stats == stats_again
+    shuffled = list(corpus)
+    random.Random(1).shuffle(shuffled)
+    reordered, _ = build_judge_examples(shuffled, seed=3)
+    assert sorted(e.id for e in reordered) == sorted(e.id for e in first)
+    other_seed, _ = build_judge_examples(corpus, seed=4)
+    assert {e.id for e in other_seed} != {e.id for e in first}
+
+
+def test_negatives_never_collide_with_positives_and_cover_every_kind(corpus: list[GoldDocument]) -> None:
+    examples, stats = build_judge_examples(corpus, seed=0, dev_fraction=0.0, test_fraction=0.0)
+    gold = {key(t) for d in corpus for t in d.triples}
+    positives = [e for e in examples if e.label]
+    negatives = [e for e in examples if not e.label]
+    assert len(positives) == sum(len(d.triples) for d in corpus)
+    assert all(key((e.head, e.relation, e.tail)) in gold for e in positives)
+    assert negatives and all(key((e.head, e.relation, e.tail)) not in gold for e in negatives)
+    assert len({key((e.head, e.relation, e.tail)) + (e.document_id,) for e in negatives}) == len(negatives)
+    assert {e.kind for e in negatives} == set(CORRUPTION_KINDS)
+    for e in negatives:  # each negative changes one part of its source triple
+        assert e.source_triple is not None and sum(a != b for a, b in zip(e.source_triple, (e.head, e.relation, e.tail))) == 1
+    counted = stats.examples["train"]
+    assert counted["positive"] == len(positives)
+    assert sum(v for k, v in counted.items() if k != "positive") == len(negatives)
+    for e in (e for e in negatives if e.kind == "near_duplicate"):  # look-alike strings
+        assert e.source_triple is not None
+        (old, new), = [(a, b) for a, b in zip(e.source_triple, (e.head, e.relation, e.tail)) if a != b]
+        one_digit = len(old) == len(new) and sum(a != b for a, b in zip(old, new)) == 1 and any(c.isdigit() for c in old)
+        shared_word = {w for w in old.split() if len(w) >= 3} & set(new.split())
+        assert one_digit or shared_word, (old, new)
+
+
+def test_documents_not_examples_are_split(corpus: list[GoldDocument]) -> None:
+    examples, stats = build_judge_examples(corpus * 1, seed=0, dev_fraction=0.3, test_fraction=0.3)
+    split_of_doc: dict[str, set[str]] = {}
+    for e in examples:
+        split_of_doc.setdefault(e.document_id, set()).add(e.split)
+    assert all(len(s) == 1 for s in split_of_doc.values())
+    assert sum(stats.documents.values()) == len(corpus)
+    extractor = build_extractor_examples(corpus, seed=0, dev_fraction=0.3, test_fraction=0.3, with_entities=True)
+    assert {x.document_id: x.split for x in extractor} == {d: next(iter(s)) for d, s in split_of_doc.items()}
+    assert extractor[0].entities[0] == "City0"  # entities in order of first mention
+
+
+def test_text_graph_pairs_count_malformed_triples_and_name_bad_lines(tmp_path: Path) -> None:
+    text, graph = tmp_path / "val.target", tmp_path / "val.source"
+    text.write_text("A is in B.\nC is in D.\n")
+    graph.write_text("[['A', 'in', 'B'], ['A', 'in']]\n[[\"C\", \"in\", \"D\", \"x\"]]\n")
+    corpus = load_text_graph_pair(text, graph)
+    assert corpus.malformed_triples == 2
+    assert [d.id for d in corpus.documents] == [f"{tmp_path.name}/val:1", f"{tmp_path.name}/val:2"]
+    assert corpus.documents[0].triples == [("A", "in", "B")]
+    graph.write_text("[['A', 'in', 'B']]\n[['C', 'in', 'D'\n")
+    with pytest.raises(InputError) as err:
+        load_text_graph_pair(text, graph)
+    assert err.value.line == 2 and str(graph) in str(err.value)
+    graph.write_text("[]\n")
+    with pytest.raises(InputError, match="2 text lines"):
+        load_text_graph_pair(text, graph)
+
+
+def test_gold_jsonl_errors_name_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "gold.jsonl"
+    path.write_text('{"id": "a", "text": "A is in B.", "triples": [["A", "in", "B"]]}\n{"id": "b", "text": 3}\n')
+    with pytest.raises(InputError) as err:
+        load_gold_jsonl(path)
+    assert err.value.line == 2
