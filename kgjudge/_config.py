@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from kgjudge._errors import ConfigError
 from kgjudge._pipeline_config import PipelineConfig
-from kgjudge._registry import Registry, backends, stores
+from kgjudge._registry import Registry, backends, judges, stores
 from kgjudge._sections import Section, Slot
 
 ENV_REF = re.compile(r"^\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}$")
@@ -67,6 +67,7 @@ class KGJudgeConfig(Section):
     cache: CacheConfig = Field(default_factory=CacheConfig)
     pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
     store: Slot | None = Field(default=None, description="graph store; rdf.v1 when absent")
+    judge: Slot | None = Field(default=None, description="judge of kgjudge build's triples; none when absent")
     resolution: ResolutionConfig = Field(default_factory=ResolutionConfig)
 
 
@@ -165,13 +166,21 @@ def parse_config(raw: Any, *, file: str | None = None) -> KGJudgeConfig:
     for name, slot in (raw.get("backends") or {}).items():
         slots[name] = validate_slot(slot, backends, file=file, key=f"backends.{name}")
     store = validate_slot(raw.get("store") or {"type": "rdf.v1"}, stores, file=file, key="store")
-    rest = {k: v for k, v in raw.items() if k not in ("backends", "store")}
+    judge = raw.get("judge")
+    judge = validate_slot(judge, judges, file=file, key="judge") if judge is not None else None
+    rest = {k: v for k, v in raw.items() if k not in ("backends", "store", "judge")}
     try:
         config = KGJudgeConfig.model_validate(rest)
     except ValidationError as exc:
         raise _validation_error(exc, KGJudgeConfig, file=file, prefix="") from exc
     config.backends = slots
     config.store = store
+    config.judge = judge
+    if judge is not None and getattr(judge, "backend", None) not in config.backends:
+        raise ConfigError(
+            f"no backend named '{getattr(judge, 'backend', None)}'", file=file, key="judge.backend",
+            choices=list(config.backends),
+        )
     return config
 
 
@@ -206,5 +215,7 @@ def dump_config(config: KGJudgeConfig) -> str:
     data["backends"] = {k: v.model_dump(mode="json") for k, v in config.backends.items()}
     if config.store is not None:
         data["store"] = config.store.model_dump(mode="json")
+    if config.judge is not None:
+        data["judge"] = config.judge.model_dump(mode="json")
     return yaml.safe_dump(data, sort_keys=False)
 

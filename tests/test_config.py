@@ -16,10 +16,20 @@ def write(tmp_path: Path, text: str) -> Path:
     return path
 
 
-@pytest.mark.parametrize("path", sorted((REPO / "configs").rglob("*.yaml")), ids=lambda p: p.name)
+RUN_CONFIGS = sorted(p for p in (REPO / "configs").rglob("*.yaml") if p.parent.name != "train")
+
+
+@pytest.mark.parametrize("path", RUN_CONFIGS, ids=lambda p: p.name)
 def test_shipped_configs_validate(path: Path) -> None:
     config = load_config(path)
     assert config.backends, "every shipped config names at least one backend"
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "configs" / "train").glob("*.yaml")), ids=lambda p: p.name)
+def test_shipped_training_configs_validate(path: Path) -> None:
+    from kgjudge.judges._training import load_train_config
+
+    assert load_train_config(path).model_dump()
 
 
 def test_defaults_and_dump() -> None:

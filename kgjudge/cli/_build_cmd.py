@@ -17,6 +17,8 @@ def format_summary(summary: object) -> str:
         f"graph in {s.out}: {s.triples} triples, {s.entities} entities, {s.relations} relations "  # type: ignore[attr-defined]
         f"from {s.documents} documents ({s.chunks} chunks)",  # type: ignore[attr-defined]
     ]
+    if s.judged:  # type: ignore[attr-defined]
+        lines.append(f"judged {s.judged} triples: kept {s.judged - s.rejected_triples}, rejected {s.rejected_triples} (rejected.jsonl)")  # type: ignore[attr-defined]
     if s.top_relations:  # type: ignore[attr-defined]
         lines.append("top relations: " + ", ".join(f"{r} ({n})" for r, n in s.top_relations))  # type: ignore[attr-defined]
     if s.top_entities:  # type: ignore[attr-defined]

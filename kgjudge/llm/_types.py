@@ -159,6 +159,10 @@ class Usage(BaseModel):
     parse_failures: int = 0
     model_seconds: float = Field(default=0.0, description="wall time spent waiting for the backend")
 
+    def since(self, before: Usage) -> Usage:
+        """The counts accumulated after the snapshot ``before``."""
+        return Usage(**{n: getattr(self, n) - getattr(before, n) for n in type(self).model_fields})
+
     def add(self, other: Usage) -> None:
         for name in type(self).model_fields:
             setattr(self, name, getattr(self, name) + getattr(other, name))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from pydantic import Field
 
@@ -11,7 +12,7 @@ from kgjudge._config import KGJudgeConfig
 from kgjudge._errors import ConfigError
 from kgjudge._records import Chunk, Document, Record, Triple
 from kgjudge.llm import LLM, LLMBackend, Usage, build_backend, build_cache
-from kgjudge.stages import Chunker, DenoisedChunk, StageFailure, denoise, extract
+from kgjudge.stages import Chunker, DenoisedChunk, JudgedTriple, StageFailure, denoise, extract
 
 
 class BatchResult(Record):
@@ -21,7 +22,8 @@ class BatchResult(Record):
     documents: list[Document]
     chunks: list[Chunk]
     denoised: list[DenoisedChunk]
-    triples: list[Triple]
+    triples: list[Triple] = Field(description="the kept triples (all of them without a judge)")
+    judged: list[JudgedTriple] = Field(default_factory=list, description="every judge decision")
     failures: list[StageFailure]
     usage: dict[str, Usage] = Field(default_factory=dict)
 
@@ -38,6 +40,8 @@ class StageRunner:
         self.config = config
         pipeline = config.pipeline
         names = {pipeline.extract.backend} | ({pipeline.denoise.backend} if pipeline.denoise.enabled else set())
+        if config.judge is not None:
+            names.add(config.judge.backend)  # type: ignore[attr-defined]
         for stage, name in (("denoise", pipeline.denoise.backend), ("extract", pipeline.extract.backend)):
             if name not in config.backends and (stage == "extract" or pipeline.denoise.enabled):
                 raise ConfigError(
@@ -50,6 +54,12 @@ class StageRunner:
             for name in sorted(names)
         }
         self.chunker = Chunker(pipeline.chunking)
+        self.judge: Any = None
+        if config.judge is not None:
+            from kgjudge.judges import build_judge
+
+            self.judge_llm = self.client(config.judge.backend)  # type: ignore[attr-defined]
+            self.judge = build_judge(config.judge, self.judge_llm)
 
     def client(self, backend: str) -> LLM:
         """A fresh client (own usage counters) over a shared backend and cache."""
@@ -70,12 +80,22 @@ class StageRunner:
         usage = {"extract": extract_llm.usage}
         if denoise_llm is not None:
             usage["denoise"] = denoise_llm.usage
+        judged: list[JudgedTriple] = []
+        if self.judge is not None and triples:
+            before = self.judge_llm.usage.model_copy()
+            judgements = await self.judge.judge(triples, {d.id: d.text for d in documents})
+            usage["judge"] = self.judge_llm.usage.since(before)
+            judged = [
+                JudgedTriple(document_id=t.document_id or "", triple=t, judgement=j) for t, j in zip(triples, judgements)
+            ]
+            triples = [j.triple for j in judged if j.judgement.label]
         return BatchResult(
             document_ids=[d.id for d in documents],
             documents=list(documents),
             chunks=[s.chunk for s in ordered],
             denoised=denoised,
             triples=triples,
+            judged=judged,
             failures=failures + extract_failures,
             usage=usage,
         )

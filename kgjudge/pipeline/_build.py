@@ -1,7 +1,9 @@
 """``kgjudge build``: documents in, one JSONL file per stage out, resumable.
 
 The output folder holds ``documents.jsonl``, ``chunks.jsonl``, ``denoised.jsonl``,
-``triples.jsonl``, ``failures.jsonl`` (every reply a stage could not use, with its raw text),
+``triples.jsonl`` (the kept triples), ``judgements.jsonl`` and ``rejected.jsonl`` (with a
+``judge:`` section: every decision, and the rejected triples with theirs),
+``failures.jsonl`` (every reply a stage could not use, with its raw text),
 and the graph store of the config's ``store:`` section (by default an on-disk RDF store in
 ``graph.oxigraph`` inside the folder), plus
 ``rejects.jsonl`` (bad input documents with file and line), ``gold.jsonl`` (gold triples from
@@ -46,6 +48,7 @@ STAGE_FILES = {
     "chunks": "chunks.jsonl",
     "denoised": "denoised.jsonl",
     "triples": "triples.jsonl",
+    "judged": "judgements.jsonl",
     "failures": "failures.jsonl",
 }
 
@@ -59,6 +62,8 @@ class BuildSummary(BaseModel):
     chunks: int
     entities: int
     triples: int
+    judged: int = 0
+    rejected_triples: int = 0
     relations: int
     failures: dict[str, int]
     malformed_gold: int = 0
@@ -129,7 +134,7 @@ class Build:
         self.out.mkdir(parents=True, exist_ok=True)
         manifest = self.out / "manifest.json"
         if self.restart:
-            for name in [*STAGE_FILES.values(), "progress.jsonl", "manifest.json"]:
+            for name in [*STAGE_FILES.values(), "rejected.jsonl", "progress.jsonl", "manifest.json"]:
                 (self.out / name).unlink(missing_ok=True)
         elif manifest.is_file():
             old = json.loads(manifest.read_text())
@@ -148,7 +153,7 @@ class Build:
             for line in iter_jsonl(progress, errors=[]):  # a torn last line is a batch not done
                 done.update(line["documents"])
         partial: set[str] = set()
-        for name in STAGE_FILES.values():
+        for name in [*STAGE_FILES.values(), "rejected.jsonl"]:
             path = self.out / name
             if path.is_file():
                 # Drop what an interrupted batch left behind (and any torn line).
@@ -182,9 +187,11 @@ class Build:
     def _append(self, result: BatchResult) -> None:
         for key, name in STAGE_FILES.items():
             write_jsonl(self.out / name, getattr(result, key), append=True)
+        write_jsonl(self.out / "rejected.jsonl", [j for j in result.judged if not j.judgement.label], append=True)
         # The store write is idempotent (upsert by triple id), so a batch redone after an
         # interruption overwrites rather than duplicates.
-        self.store.upsert(result.triples)
+        kept = {t.id for t in result.triples}
+        self.store.upsert(result.triples, [j.judgement for j in result.judged if j.triple.id in kept])
         line = {"documents": result.document_ids, "usage": {k: v.model_dump() for k, v in result.usage.items()}}
         write_jsonl(self.out / "progress.jsonl", [line], append=True)
 
@@ -308,6 +315,7 @@ class Build:
         relations = Counter(t["relation"] for t in triples)
         degree = Counter([t["head"] for t in triples] + [t["tail"] for t in triples])
         failures = Counter(f["stage"] for f in read("failures.jsonl"))
+        judged = read("judgements.jsonl")
         return BuildSummary(
             out=str(self.out),
             documents=len(read("documents.jsonl")),
@@ -315,6 +323,8 @@ class Build:
             chunks=len(read("chunks.jsonl")),
             entities=len(degree),
             triples=len(triples),
+            judged=len(judged),
+            rejected_triples=sum(1 for j in judged if not j["judgement"]["label"]),
             relations=len(relations),
             failures=dict(failures),
             malformed_gold=loaded.malformed_gold,

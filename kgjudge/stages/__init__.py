@@ -15,7 +15,7 @@ from kgjudge.stages._denoise import (
 )
 from kgjudge.stages._evidence import evidence_span
 from kgjudge.stages._extract import TRIPLE_SCHEMA, extract, extract_request, parse_triples
-from kgjudge.stages._types import DenoisedChunk, DenoiseRound, StageFailure
+from kgjudge.stages._types import DenoisedChunk, DenoiseRound, JudgedTriple, StageFailure
 
 __all__ = sorted(
     [
@@ -23,6 +23,7 @@ __all__ = sorted(
         "DenoiseRound",
         "DenoisedChunk",
         "ENTITY_SCHEMA",
+        "JudgedTriple",
         "SplitChunk",
         "StageFailure",
         "TRIPLE_SCHEMA",

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from kgjudge._records import Record
+from kgjudge._records import Judgement, Record, Triple
 
 
 class DenoiseRound(Record):
@@ -43,3 +43,11 @@ class StageFailure(Record):
     round: int | None = None
     error: str
     raw: str | None = None
+
+
+class JudgedTriple(Record):
+    """A triple with the judge's decision about it (``judgement.label``: kept)."""
+
+    document_id: str
+    triple: Triple
+    judgement: Judgement

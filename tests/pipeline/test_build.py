@@ -174,3 +174,36 @@ def test_ray_engine_gives_the_same_outputs_as_local(tmp_path: Path) -> None:
     assert distributed.this_run.requests == local.this_run.requests == 30
     for name in STAGE_FILES.values():
         assert read(tmp_path / "ray", name) == read(tmp_path / "local", name), name
+
+
+def test_judge_stage_keeps_supported_triples_and_files_the_rest(tmp_path: Path) -> None:
+    cfg = config_dict(tmp_path)
+    cfg["judge"] = {"type": "graphjudger.v1", "backend": "default", "threshold": 0.5}
+    docs = make_docs(tmp_path, n=6)
+    summary = build([docs], parse_config(cfg), tmp_path / "out", progress=False)
+    out = tmp_path / "out"
+    judged = read(out, "judgements.jsonl")
+    kept, rejected = read(out, "triples.jsonl"), read(out, "rejected.jsonl")
+    assert len(judged) == 12 and summary.judged == 12
+    assert len(kept) + len(rejected) == 12 and kept and rejected, "the fake's scores split the triples"
+    assert summary.rejected_triples == len(rejected) and summary.triples == len(kept)
+    assert all(j["judgement"]["judge"].startswith("graphjudger") for j in judged)
+    assert all(r["judgement"]["score"] < 0.5 and not r["judgement"]["label"] for r in rejected)
+    assert {k["id"] for k in kept} == {j["triple"]["id"] for j in judged if j["judgement"]["label"]}
+    assert stored_ids(out) == sorted(k["id"] for k in kept), "only kept triples reach the store"
+    assert summary.usage["judge"].requests == 12
+    from kgjudge.graph import build_store
+
+    with build_store({"type": "rdf.v1", "path": str(out / "graph.oxigraph")}) as store:
+        stored = store.get_triples([kept[0]["id"]])[0]
+        assert [j.judge for j in stored.judgements] == [judged[0]["judgement"]["judge"]]
+
+
+def test_judge_section_is_validated(tmp_path: Path) -> None:
+    cfg = config_dict(tmp_path)
+    cfg["judge"] = {"type": "graphjudger.v9"}
+    with pytest.raises(ConfigError, match="key 'judge.type'.*graphjudger.v1"):
+        parse_config(cfg)
+    cfg["judge"] = {"type": "graphjudger.v1", "backend": "nope"}
+    with pytest.raises(ConfigError, match="key 'judge.backend'"):
+        parse_config(cfg)
