@@ -34,14 +34,16 @@ CAPITALISED = re.compile(r"\b[A-Z][\w-]+(?: [A-Z][\w-]+)*")
 def respond(request: LLMRequest) -> str:
     """A deterministic stand-in model that reads the request."""
     prompt = request.messages[-1].content if request.messages else request.prompt or ""
-    text = prompt.split("Text:\n", 1)[-1]
+    if prompt.startswith(("List the named entities", "Rewrite the text")):
+        text = prompt.split("Text:\n", 1)[-1]
+    else:  # extraction: the text comes first, then the entities and the instruction
+        text = prompt.split("Text:\n", 1)[-1].split("\n\n", 1)[0]
     entities = list(dict.fromkeys(CAPITALISED.findall(text)))[:12]
     if prompt.startswith("List the named entities"):
         return json.dumps({"entities": entities})
     if prompt.startswith("Rewrite the text"):
         return " ".join(re.split(r"(?<=\.)\s+", text)[:3])
-    triples = [{"head": a, "relation": "related to", "tail": b} for a, b in zip(entities, entities[1:])]
-    return json.dumps({"triples": triples})
+    return json.dumps([[a, "related to", b] for a, b in zip(entities, entities[1:])])
 
 
 def run(docs: Path, out: Path, rounds: int, latency: float, cache: Path) -> dict:

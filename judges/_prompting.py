@@ -14,12 +14,15 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from kgjudge._prompts import render
+from kgjudge._prompts import cut_document, render
 from kgjudge._records import ChatMessage
 from kgjudge.llm import LLMRequest
 
+# The extraction prompt is the pipeline's own (kgjudge.stages), so the extractor adapter is
+# trained on exactly what `kgjudge build` asks it.
+from kgjudge.stages import EXTRACT_PROMPT, EXTRACT_SCHEMA, extract_answer, extract_messages  # noqa: F401
+
 JUDGE_PROMPT = "triple_judge.v1"
-EXTRACT_PROMPT = "triple_extract.v1"
 META_RANK_PROMPT = "meta_rank.v1"
 YES, NO = "Yes", "No"
 JUDGE_CHOICES = [YES, NO]
@@ -27,13 +30,6 @@ A, B = "A", "B"
 PAIR_CHOICES = [A, B]
 
 
-def cut_document(text: str, max_chars: int | None) -> str:
-    """``text`` cut to at most ``max_chars`` characters, at the last word boundary before it."""
-    if max_chars is None or len(text) <= max_chars:
-        return text
-    head = text[:max_chars]
-    space = head.rfind(" ")
-    return head[:space] if space > max_chars // 2 else head
 
 
 def judge_messages(
@@ -83,28 +79,6 @@ def judge_answer(label: bool) -> str:
     return YES if label else NO
 
 
-def extract_messages(
-    text: str,
-    entities: Sequence[str] = (),
-    *,
-    prompt: str = EXTRACT_PROMPT,
-    max_document_chars: int | None = None,
-) -> list[ChatMessage]:
-    """The chat messages asking for the triples of ``text`` (optionally with its entities)."""
-    body = render(prompt, text=cut_document(text, max_document_chars), entities=list(entities))
-    return [ChatMessage(role="user", content=body)]
-
-
-def extract_answer(triples: Sequence[Sequence[str]]) -> str:
-    """The training target of an extractor example: a compact JSON array of triples."""
-    return json.dumps([list(t) for t in triples], ensure_ascii=False)
-
-
-EXTRACT_SCHEMA: dict[str, Any] = {
-    "type": "array",
-    "items": {"type": "array", "items": {"type": "string"}, "minItems": 3, "maxItems": 3},
-}
-"""The JSON schema of an extractor reply (what :func:`extract_answer` writes)."""
 
 
 def pair_messages(

@@ -60,7 +60,7 @@ class ExtractConfig(Section):
 
     backend: str = "default"
     adapter: str | None = None
-    prompt: str = "extract_triples.v1"
+    prompt: str = "triple_extract.v1"
     max_triples: int = Field(default=50, ge=1, description="per chunk; more are dropped and reported")
     max_element_chars: int = Field(default=200, ge=1, description="longer heads, relations or tails are invalid")
     max_tokens: int = Field(default=512, ge=16)

@@ -35,3 +35,16 @@ def load_template(name: str) -> jinja2.Template:
 def render(name: str, **values: Any) -> str:
     """Render template ``name`` with ``values``; a missing value is an error."""
     return load_template(name).render(**values)
+
+
+def cut_document(text: str, max_chars: int | None) -> str:
+    """``text`` cut to at most ``max_chars`` characters, at the last word boundary before it.
+
+    Training and inference cut documents with this same function, so a tuned adapter sees
+    prompts of the shape it was trained on.
+    """
+    if max_chars is None or len(text) <= max_chars:
+        return text
+    head = text[:max_chars]
+    space = head.rfind(" ")
+    return head[:space] if space > max_chars // 2 else head

@@ -14,7 +14,15 @@ from kgjudge.stages._denoise import (
     rewrite_request,
 )
 from kgjudge.stages._evidence import evidence_span
-from kgjudge.stages._extract import TRIPLE_SCHEMA, extract, extract_request, parse_triples
+from kgjudge.stages._extract import (
+    EXTRACT_PROMPT,
+    EXTRACT_SCHEMA,
+    extract,
+    extract_answer,
+    extract_messages,
+    extract_request,
+    parse_triples,
+)
 from kgjudge.stages._types import DenoisedChunk, DenoiseRound, JudgedTriple, StageFailure
 
 __all__ = sorted(
@@ -23,14 +31,17 @@ __all__ = sorted(
         "DenoiseRound",
         "DenoisedChunk",
         "ENTITY_SCHEMA",
+        "EXTRACT_PROMPT",
+        "EXTRACT_SCHEMA",
         "JudgedTriple",
         "SplitChunk",
         "StageFailure",
-        "TRIPLE_SCHEMA",
         "denoise",
         "entity_request",
         "evidence_span",
         "extract",
+        "extract_answer",
+        "extract_messages",
         "extract_request",
         "parse_entities",
         "parse_rewrite",

@@ -1,6 +1,8 @@
 """Triple extraction from the denoised text given its entities, as JSON-schema output.
 
-Replies are validated item by item: each triple needs exactly three non-empty strings within
+The prompt (``triple_extract.v1``) asks for a JSON array of [head, relation, tail] arrays;
+objects with head/relation/tail keys (bare or under ``"triples"``) are accepted too. Replies are
+validated item by item: each triple needs exactly three non-empty strings within
 ``max_element_chars``; whitespace is normalised; duplicates (ignoring case) are dropped. Invalid
 items are reported as failures with the raw reply while the valid ones are kept. A reply that is
 not JSON of the right shape gets the client's one repair request; if that fails too, whatever
@@ -15,44 +17,50 @@ from typing import Any
 
 from kgjudge._errors import ParseError
 from kgjudge._pipeline_config import ExtractConfig
-from kgjudge._prompts import render
+from kgjudge._prompts import cut_document, render
 from kgjudge._records import ChatMessage, Document, ModelRef, Triple
 from kgjudge.llm import LLM, LLMRequest, extract_json
 from kgjudge.stages._chunking import SplitChunk
 from kgjudge.stages._evidence import evidence_span
 from kgjudge.stages._types import DenoisedChunk, StageFailure
 
-TRIPLE_SCHEMA = {
-    "type": "object",
-    "properties": {
-        "triples": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {"head": {"type": "string"}, "relation": {"type": "string"}, "tail": {"type": "string"}},
-                "required": ["head", "relation", "tail"],
-                "additionalProperties": False,
-            },
-        }
-    },
-    "required": ["triples"],
-    "additionalProperties": False,
+EXTRACT_PROMPT = "triple_extract.v1"
+EXTRACT_SCHEMA: dict[str, Any] = {
+    "type": "array",
+    "items": {"type": "array", "items": {"type": "string"}, "minItems": 3, "maxItems": 3},
 }
+"""The reply: a JSON array of [head, relation, tail] arrays (what :func:`extract_answer` writes).
+An array root works with transformers, vLLM and llama.cpp; OpenAI's strict mode wants an object
+root, and a server that rejects the schema falls back to JSON mode."""
 
 
-def _answer(triples: Sequence[Sequence[str]]) -> str:
-    return json.dumps({"triples": [{"head": h, "relation": r, "tail": t} for h, r, t in triples]}, ensure_ascii=False)
+def extract_messages(
+    text: str,
+    entities: Sequence[str] = (),
+    *,
+    prompt: str = EXTRACT_PROMPT,
+    max_document_chars: int | None = None,
+) -> list[ChatMessage]:
+    """The user turn asking for the triples of ``text`` (optionally with its entities). The one
+    builder of extraction prompts: ``kgjudge build``, extractor training and evaluation."""
+    body = render(prompt, text=cut_document(text, max_document_chars), entities=list(entities))
+    return [ChatMessage(role="user", content=body)]
+
+
+def extract_answer(triples: Sequence[Sequence[str]]) -> str:
+    """The reply for ``triples`` (training targets and few-shot examples)."""
+    return json.dumps([list(t) for t in triples], ensure_ascii=False)
 
 
 def extract_request(text: str, entities: Sequence[str], config: ExtractConfig) -> LLMRequest:
     """The extraction request, with the config's few-shot examples as earlier chat turns."""
     messages: list[ChatMessage] = []
     for example in config.few_shot:
-        messages.append(ChatMessage(role="user", content=render(config.prompt, text=example.text, entities=example.entities)))
-        messages.append(ChatMessage(role="assistant", content=_answer(example.triples)))
-    messages.append(ChatMessage(role="user", content=render(config.prompt, text=text, entities=list(entities))))
+        messages += extract_messages(example.text, example.entities, prompt=config.prompt)
+        messages.append(ChatMessage(role="assistant", content=extract_answer(example.triples)))
+    messages += extract_messages(text, entities, prompt=config.prompt)
     return LLMRequest(
-        messages=messages, json_schema=TRIPLE_SCHEMA, max_tokens=config.max_tokens, adapter=config.adapter
+        messages=messages, json_schema=EXTRACT_SCHEMA, max_tokens=config.max_tokens, adapter=config.adapter
     )
 
 

@@ -22,9 +22,8 @@ pytest.importorskip("spacy")
 RULES = [
     {"match": "List the named entities", "reply": '{"entities": ["Marie Curie", "Warsaw"]}'},
     {"match": "Rewrite the text", "reply": "Marie Curie was born in Warsaw. Marie Curie lived in Paris."},
-    {"match": "Extract the facts",
-     "reply": '{"triples": [{"head": "Marie Curie", "relation": "born in", "tail": "Warsaw"},'
-              ' {"head": "Marie Curie", "relation": "lived in", "tail": "Paris"}]}'},
+    {"match": "as knowledge-graph triples",
+     "reply": '[["Marie Curie", "born in", "Warsaw"], ["Marie Curie", "lived in", "Paris"]]'},
 ]
 
 
@@ -81,7 +80,7 @@ def test_build_writes_every_stage_keyed_by_document(tmp_path: Path) -> None:
     assert manifest["finished"] and manifest["summary"]["triples"] == 10
     assert manifest["summary"]["usage"]["denoise"]["requests"] == 20
     assert manifest["summary"]["usage"]["extract"]["requests"] == 5
-    assert manifest["prompt_versions"]["extract"] == "extract_triples.v1"
+    assert manifest["prompt_versions"]["extract"] == "triple_extract.v1"
     denoised = read(out, "denoised.jsonl")
     assert all(d["stopped"] == "converged" and len(d["rounds"]) == 2 for d in denoised)
     assert stored_ids(out) == sorted(t["id"] for t in triples), "the store holds exactly the triples"

@@ -134,7 +134,8 @@ def test_few_shot_examples_become_chat_turns() -> None:
     config = ExtractConfig(few_shot=[FewShotExample(text="A is in B.", entities=["A", "B"], triples=[("A", "in", "B")])])
     req = extract_request(TEXT, ["Marie Curie"], config)
     assert [m.role for m in req.messages] == ["user", "assistant", "user"]
-    assert json.loads(req.messages[1].content) == {"triples": [{"head": "A", "relation": "in", "tail": "B"}]}
+    assert json.loads(req.messages[1].content) == [["A", "in", "B"]]
+    assert req.messages[0].content.startswith("Text:\nA is in B.") and "Entities: A; B" in req.messages[0].content
     assert "Marie Curie" in req.messages[2].content and req.json_schema is not None
     assert entity_request(TEXT, DenoiseConfig()).json_schema["required"] == ["entities"]
 
@@ -144,15 +145,14 @@ async def test_extract_attaches_provenance_and_evidence() -> None:
     (split,) = Chunker().split(doc)
     denoised = [DenoisedChunk(chunk_id=split.chunk.id, document_id="d1", text="Marie Curie was born in Warsaw.",
                               entities=["Marie Curie", "Warsaw"], stopped="max_rounds")]
-    reply = json.dumps({"triples": [{"head": "Marie Curie", "relation": "born in", "tail": "Warsaw"},
-                                    {"head": "Zeus", "relation": "lives on", "tail": "Olympus"}]})
+    reply = json.dumps([["Marie Curie", "born in", "Warsaw"], ["Zeus", "lives on", "Olympus"]])
     llm, backend = llm_for(lambda req: reply)
     triples, failures = await extract([split], denoised, {"d1": doc}, llm, ExtractConfig(adapter=None), model="fake")
     assert failures == []
     born, zeus = triples
     assert born.document_id == "d1" and born.chunk_id == "d1#0"
     assert born.evidence.text == "Marie Curie was born in Warsaw." and doc.text[born.evidence.start : born.evidence.end] == born.evidence.text
-    assert born.extractor.model == "fake" and born.extractor.prompt_version == "extract_triples.v1"
+    assert born.extractor.model == "fake" and born.extractor.prompt_version == "triple_extract.v1"
     assert zeus.evidence is None, "no sentence mentions Zeus or Olympus"
     assert "Marie Curie was born in Warsaw." in backend.calls[0][1].messages[-1].content
 
@@ -161,7 +161,7 @@ async def test_extract_salvages_valid_triples_from_an_unrepairable_reply() -> No
     doc = Document(id="d1", text=TEXT)
     (split,) = Chunker().split(doc)
     denoised = [DenoisedChunk(chunk_id=split.chunk.id, document_id="d1", text=TEXT, stopped="disabled")]
-    bad = '{"triples": [["Marie Curie", "born in", "Warsaw"], ["only", "two"]]}'
+    bad = '[["Marie Curie", "born in", "Warsaw"], ["only", "two"]]'
     llm, backend = llm_for(lambda req: bad)
     triples, failures = await extract([split], denoised, {"d1": doc}, llm, ExtractConfig(), model="fake")
     assert [t.as_tuple() for t in triples] == [("Marie Curie", "born in", "Warsaw")]
