@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import math
 import random
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -441,7 +440,3 @@ def _interleave(good: list[int], bad: list[int], *, first_good: bool, n: int) ->
             break
     return out[:n]
 
-
-def expected_label_share(n: int) -> float:
-    """Share of correct references in a balanced selection of ``n`` (for reports)."""
-    return math.ceil(n / 2) / n
