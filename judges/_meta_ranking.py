@@ -186,7 +186,7 @@ class MetaRankingConfig(Slot):
     weak_weight: float = Field(default=0.25, ge=0.0, le=1.0, description="weight of the less informative outcomes")
     threshold: float = Field(default=0.5, ge=0.0, le=1.0)
     seed: int = 0
-    max_document_chars: int | None = Field(default=1200, ge=1, description="triples: documents cut to this length")
+    max_document_chars: int | None = Field(default=600, ge=1, description="triples: documents cut to this length")
     embedding_model: str = Field(default=PACKAGED_EMBEDDER, description="sentence-transformers folder or the packaged one")
     batch_size: int = Field(default=256, ge=1, description="requests per score_choices call")
     calibration: dict[str, Any] | None = None
