@@ -58,6 +58,7 @@ def main() -> None:
     parser.add_argument("--max-document-chars", type=int, default=400)
     parser.add_argument("--threshold", type=float, default=0.5)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
     parser.add_argument("--out", type=Path, default=Path("eval/results/cascade_quality.json"))
     args = parser.parse_args()
 
@@ -73,7 +74,7 @@ def main() -> None:
         answer = ("Yes" if e.label else "No") if right else ("No" if e.label else "Yes")
         refs.append(QAPair(query=question(e, args.max_document_chars), response=answer, correct=right))
 
-    backend = HFBackend(HFConfig(model=args.model, adapters={"judge": args.strong_adapter}, threads=args.threads,
+    backend = HFBackend(HFConfig(model=args.model, adapters={"judge": args.strong_adapter}, threads=args.threads, dtype=args.dtype,
                                  batch_size=8))
     llm = LLM(backend, cache=None)
     ranker = MetaRanker(llm, MetaRankingConfig(n_references=args.references, swap=True, threshold=args.threshold),

@@ -27,6 +27,7 @@ def main() -> None:
     parser.add_argument("--documents", type=int, default=16)
     parser.add_argument("--max-tokens", type=int, default=160)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
     parser.add_argument("--out", type=Path, default=Path("eval/results/extractor_quality.json"))
     args = parser.parse_args()
 
@@ -37,7 +38,7 @@ def main() -> None:
     test = [e for e in examples if e.split == "test"]
     test = [test[i] for i in sorted(random.Random(1).sample(range(len(test)), min(args.documents, len(test))))]
 
-    backend = HFBackend(HFConfig(model=args.model, adapters={"extractor": folder}, threads=args.threads, batch_size=8))
+    backend = HFBackend(HFConfig(model=args.model, adapters={"extractor": folder}, threads=args.threads, dtype=args.dtype, batch_size=8))
     llm = LLM(backend, cache=None)
     result: dict = {"benchmark": "extractor_quality", "model": backend.model_id, "adapter": args.adapter,
                     "documents": len(test), "max_tokens": args.max_tokens}

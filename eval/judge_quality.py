@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import tempfile
 import time
 from pathlib import Path
 
@@ -34,7 +35,7 @@ from kgjudge.judges import (
     plot_pr_curve,
     read_metadata,
 )
-from kgjudge.llm import LLM, HFBackend, HFConfig, resolve_adapter
+from kgjudge.llm import LLM, HFBackend, HFConfig, ResponseCache, resolve_adapter
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "rebel_sub"
 
@@ -54,6 +55,8 @@ def main() -> None:
     parser.add_argument("--dev-examples", type=int, default=200)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
+    parser.add_argument("--dtype-check", type=int, default=0,
+                        help="with --dtype bfloat16: also score this many test examples in float32 and compare")
     parser.add_argument("--out", type=Path, default=Path("eval/results/judge_quality.json"))
     parser.add_argument("--png", type=Path, default=Path("eval/results/judge_pr_curve.png"))
     args = parser.parse_args()
@@ -72,7 +75,9 @@ def main() -> None:
 
     backend = HFBackend(HFConfig(model=args.model, adapters={"judge": adapter_dir}, threads=args.threads,
                                  dtype=args.dtype, batch_size=8))
-    llm = LLM(backend, cache=None)
+    # A throw-away response cache: the filtering step asks the tuned judge the test questions again.
+    cache_dir = tempfile.TemporaryDirectory()
+    llm = LLM(backend, cache=ResponseCache(cache_dir.name))
     result: dict = {"benchmark": "judge_quality", "model": backend.model_id, "adapter": args.adapter,
                     "adapter_data_hash": meta.data_hash, "dtype": args.dtype,
                     "test_examples": len(test), "dev_examples": len(dev),
@@ -128,12 +133,31 @@ def main() -> None:
             f = result["filtering"]
             print(f"filtering: precision {before_p:.3f} -> {after_p:.3f} (+{f['precision_gain_points']:.1f} points), "
                   f"recall loss {f['recall_loss_points']:.1f} points")
+    if args.dtype_check and args.dtype != "float32":
+        # What bfloat16 weights cost: the tuned judge's scores in float32 on the same examples.
+        subset = test[: args.dtype_check]
+        reference = LLM(HFBackend(HFConfig(model=args.model, adapters={"judge": adapter_dir}, threads=args.threads,
+                                           dtype="float32", batch_size=8)), cache=None)
+        cfg = GraphJudgerConfig(adapter="judge", prompt=meta.prompt, max_document_chars=meta.max_document_chars)
+        exact = GraphJudger(reference, cfg).score_examples_sync(subset)
+        fast = curves["tuned"][1][: len(subset)]
+        threshold = result["tuned"]["dev_calibrated_threshold"]
+        result["dtype_check"] = {
+            "examples": len(subset),
+            "mean_abs_score_difference": sum(abs(a - b) for a, b in zip(exact, fast)) / len(subset),
+            "decision_agreement": sum((a >= threshold) == (b >= threshold) for a, b in zip(exact, fast)) / len(subset),
+            "float32_accuracy": sum((a >= threshold) == e.label for a, e in zip(exact, subset)) / len(subset),
+            "bfloat16_accuracy": sum((b >= threshold) == e.label for b, e in zip(fast, subset)) / len(subset),
+        }
+        print(f"dtype check: {json.dumps(result['dtype_check'])}")
+        reference.close()
     plot_pr_curve(curves, args.png, title="GraphJudger on held-out REBEL-Sub documents")
     result["pr_curve_png"] = str(args.png)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
     print(f"written to {args.out} and {args.png}")
     llm.close()
+    cache_dir.cleanup()
 
 
 if __name__ == "__main__":

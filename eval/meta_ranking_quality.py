@@ -58,6 +58,7 @@ def main() -> None:
     parser.add_argument("--selection", default="random", choices=["random", "nearest"])
     parser.add_argument("--no-swap", action="store_true")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
     parser.add_argument("--out", type=Path, default=Path("eval/results/meta_ranking_quality.json"))
     args = parser.parse_args()
 
@@ -67,7 +68,7 @@ def main() -> None:
     refs = [pair(e, args.max_document_chars) for e in balanced([e for e in examples if e.split == "train"], args.references, 2)]
 
     adapters = {"ranker": args.adapter} if args.adapter else {}
-    backend = HFBackend(HFConfig(model=args.model, adapters=adapters, threads=args.threads, batch_size=8))
+    backend = HFBackend(HFConfig(model=args.model, adapters=adapters, threads=args.threads, dtype=args.dtype, batch_size=8))
     with tempfile.TemporaryDirectory() as cache_dir:
         llm = LLM(backend, cache=ResponseCache(cache_dir))
         result: dict = {"benchmark": "meta_ranking_quality", "model": backend.model_id, "adapter": args.adapter,

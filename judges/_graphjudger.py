@@ -41,7 +41,7 @@ class GraphJudgerConfig(Slot):
     adapter: str | None = Field(default=None, description="LoRA adapter name on that backend")
     prompt: str = Field(default=JUDGE_PROMPT, description="prompt template version")
     max_document_chars: int | None = Field(
-        default=1200, ge=1, description="documents are cut to this length (as in training)"
+        default=600, ge=1, description="documents are cut to this length (as the packaged adapter was trained)"
     )
     threshold: float = Field(default=0.5, ge=0.0, le=1.0, description="keep when P(Yes) >= threshold")
     keep_top_k: int | None = Field(

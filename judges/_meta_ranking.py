@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import math
 import random
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -187,7 +186,7 @@ class MetaRankingConfig(Slot):
     weak_weight: float = Field(default=0.25, ge=0.0, le=1.0, description="weight of the less informative outcomes")
     threshold: float = Field(default=0.5, ge=0.0, le=1.0)
     seed: int = 0
-    max_document_chars: int | None = Field(default=1200, ge=1, description="triples: documents cut to this length")
+    max_document_chars: int | None = Field(default=600, ge=1, description="triples: documents cut to this length")
     embedding_model: str = Field(default=PACKAGED_EMBEDDER, description="sentence-transformers folder or the packaged one")
     batch_size: int = Field(default=256, ge=1, description="requests per score_choices call")
     calibration: dict[str, Any] | None = None
@@ -441,7 +440,3 @@ def _interleave(good: list[int], bad: list[int], *, first_good: bool, n: int) ->
             break
     return out[:n]
 
-
-def expected_label_share(n: int) -> float:
-    """Share of correct references in a balanced selection of ``n`` (for reports)."""
-    return math.ceil(n / 2) / n

@@ -91,3 +91,26 @@ def test_the_request_builder_is_the_training_prompt() -> None:
     req = judge_request("Doc.", "A", "r", "B", adapter="judge")
     assert req.choices == ["Yes", "No"] and req.adapter == "judge"
     assert req.messages[-1].content == "Document:\nDoc.\n\nIs this true: A r B?\nAnswer Yes or No."
+
+
+def test_judge_triples_command_and_adapter_path(tmp_path) -> None:
+    import yaml
+    from typer.testing import CliRunner
+
+    from kgjudge import Document, read_jsonl, write_jsonl
+    from kgjudge.cli import app
+
+    config = tmp_path / "judge.yaml"
+    config.write_text(yaml.safe_dump({"backends": {"default": {"type": "fake.v1"}}, "cache": {"enabled": False},
+                                      "judge": {"type": "graphjudger.v1", "threshold": 0.5}}))
+    write_jsonl(tmp_path / "t.jsonl", triples())
+    write_jsonl(tmp_path / "d.jsonl", [Document(id=k, text=v) for k, v in DOCS.items()])
+    out = tmp_path / "j.jsonl"
+    result = CliRunner().invoke(app, ["judge", "triples", "-c", str(config), "-t", str(tmp_path / "t.jsonl"),
+                                      "--documents", str(tmp_path / "d.jsonl"), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    judgements = read_jsonl(out, Judgement)
+    assert [j.target_id for j in judgements] == [t.id for t in triples()]
+    assert json.loads(result.stdout)["kept"] == sum(j.label for j in judgements)
+    result = CliRunner().invoke(app, ["model", "adapter", "packaged:nope"])
+    assert result.exit_code == 2 and "unknown packaged adapter 'nope'" in result.output

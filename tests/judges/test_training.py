@@ -22,7 +22,7 @@ from kgjudge.judges import (  # noqa: E402
     read_metadata,
 )
 from kgjudge.judges._training import _Collator  # noqa: E402
-from kgjudge.llm import LLM, HFBackend, HFConfig, LLMRequest  # noqa: E402
+from kgjudge.llm import LLM, HFBackend, HFConfig  # noqa: E402
 
 
 @pytest.fixture(scope="module")
