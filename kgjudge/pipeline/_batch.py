@@ -32,7 +32,7 @@ class StageRunner:
     """The chunker and the backends a build needs, built once per process (or Ray worker).
 
     Example:
-        >>> runner = StageRunner(load_config("configs/pipelines/rebel.yaml"))
+        >>> runner = StageRunner(load_config("configs/pipelines/default.yaml"))
         >>> result = asyncio.run(runner.process(documents))
     """
 
@@ -66,13 +66,13 @@ class StageRunner:
         return LLM(self.backends[backend], self.cache)
 
     async def process(self, documents: Sequence[Document]) -> BatchResult:
-        """Chunk, denoise and extract one batch of documents."""
+        """Chunk, denoise, extract and (with a judge) judge one batch of documents."""
         pipeline = self.config.pipeline
         splits = self.chunker.split_many(documents)
         ordered = [s for d in documents for s in splits[d.id]]
         denoise_llm = self.client(pipeline.denoise.backend) if pipeline.denoise.enabled else None
         extract_llm = self.client(pipeline.extract.backend)
-        denoised, failures = await denoise([s.chunk for s in ordered], denoise_llm, pipeline.denoise)  # type: ignore[arg-type]
+        denoised, failures = await denoise([s.chunk for s in ordered], denoise_llm, pipeline.denoise)
         triples, extract_failures = await extract(
             ordered, denoised, {d.id: d for d in documents}, extract_llm, pipeline.extract,
             model=extract_llm.backend.model_id,

@@ -71,14 +71,17 @@ def parse_rewrite(text: str) -> str:
 
 
 async def denoise(
-    chunks: Sequence[Chunk], llm: LLM, config: DenoiseConfig
+    chunks: Sequence[Chunk], llm: LLM | None, config: DenoiseConfig
 ) -> tuple[list[DenoisedChunk], list[StageFailure]]:
-    """Denoise a batch of chunks; results come back in the chunks' order."""
+    """Denoise a batch of chunks; results come back in the chunks' order. ``llm`` may be None
+    only when denoising is disabled."""
     versions = [config.entities_prompt, config.rewrite_prompt]
     if not config.enabled:
         return [
             DenoisedChunk(chunk_id=c.id, document_id=c.document_id, text=c.text, stopped="disabled") for c in chunks
         ], []
+    if llm is None:
+        raise ValueError("denoising is enabled but no LLM client was given")
     failures: list[StageFailure] = []
     rounds: dict[str, list[DenoiseRound]] = {c.id: [] for c in chunks}
     stopped: dict[str, str] = {}
