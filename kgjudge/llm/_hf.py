@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import copy
 import os
+import warnings
 import threading
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
@@ -166,9 +167,13 @@ class HFBackend(LLMBackend):
             peft = require("peft", "hf")
             names = list(config.adapters)
             paths = {name: resolve_adapter(spec) for name, spec in config.adapters.items()}
-            model = peft.PeftModel.from_pretrained(model, paths[names[0]], adapter_name=names[0])
-            for name in names[1:]:
-                model.load_adapter(paths[name], adapter_name=name)
+            with warnings.catch_warnings():
+                # peft calls a transformers method that transformers has deprecated; the
+                # warning is theirs to fix and says nothing to kgjudge's users.
+                warnings.simplefilter("ignore", FutureWarning)
+                model = peft.PeftModel.from_pretrained(model, paths[names[0]], adapter_name=names[0])
+                for name in names[1:]:
+                    model.load_adapter(paths[name], adapter_name=name)
             model.eval()
         self.model = model
         self._lock = threading.Lock()
