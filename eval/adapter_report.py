@@ -46,6 +46,14 @@ def judge_section(r: dict) -> list[str]:
             f"recall loss {f['recall_loss_points']:.1f} points.",
             "",
         ]
+    c = r.get("dtype_check")
+    if c:
+        lines += [
+            f"Scored with {r['dtype']} weights; on {c['examples']} of the test examples float32 weights give mean "
+            f"|score difference| {c['mean_abs_score_difference']:.4f}, decision agreement {fmt(c['decision_agreement'])}, "
+            f"accuracy {fmt(c['float32_accuracy'])} (float32) vs {fmt(c['bfloat16_accuracy'])} ({r['dtype']}).",
+            "",
+        ]
     return lines
 
 

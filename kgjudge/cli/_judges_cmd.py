@@ -72,9 +72,12 @@ def judge_calibrate(
     target_precision: float = typer.Option(0.9, min=0.0, max=1.0),
     split: Optional[str] = typer.Option("dev", help="use only examples of this split (judge examples); '' for all"),
     section: str = typer.Option("judge", help="the judge section of the config"),
+    limit: Optional[int] = typer.Option(None, min=1, help="use a seeded sample of this many labelled examples"),
     dry_run: bool = typer.Option(False, "--dry-run", help="print the threshold without writing it"),
 ) -> None:
     """Choose the judge's threshold on labelled data and write it to the config."""
+    import random
+
     from kgjudge._jsonl import read_jsonl
     from kgjudge.judges._factory import judge_from_file, write_threshold
     from kgjudge.judges._graphjudger import GraphJudger
@@ -87,16 +90,20 @@ def judge_calibrate(
     judge = judge_from_file(config, section)
     if isinstance(judge, GraphJudger):
         examples = [e for e in read_jsonl(data, JudgeExample) if not split or e.split == split]
+        if limit and len(examples) > limit:
+            examples = [examples[i] for i in sorted(random.Random(0).sample(range(len(examples)), limit))]
         if not examples:
             raise InputError(f"no labelled examples of split '{split}'", file=str(data))
         labels = [e.label for e in examples]
         scores = judge.score_examples_sync(examples)
     else:
         pairs = [QAPair.model_validate(p.model_dump()) for p in read_jsonl(data, LabelledPair)]
+        if limit and len(pairs) > limit:
+            pairs = [pairs[i] for i in sorted(random.Random(0).sample(range(len(pairs)), limit))]
         labels = [bool(p.correct) for p in pairs]
         scores = [j.score for j in judge.rank_sync(pairs)]
     result = calibrate_threshold(labels, scores, objective=objective, target_precision=target_precision)  # type: ignore[arg-type]
-    calibration = {**result.model_dump(), "data": str(data), "split": split or None}
+    calibration = {**result.model_dump(), "data": str(data), "split": split or None, "limit": limit}
     if not dry_run:
         write_threshold(config, result.threshold, calibration, section)
     typer.echo(json.dumps({**calibration, "written": not dry_run, "config": str(config)}, indent=2))
