@@ -14,7 +14,7 @@ from typing import Any, Union
 
 import yaml
 
-from kgjudge._config import KGJudgeConfig, Slot, parse_config, validate_slot
+from kgjudge._config import KGJudgeConfig, Slot, parse_config, read_yaml, validate_slot
 from kgjudge._errors import ConfigError
 from kgjudge._registry import judges
 from kgjudge.llm import LLM, llm_from_config
@@ -59,12 +59,7 @@ def build_judge(
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"cannot read config: {exc.strerror}", file=str(path)) from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"invalid YAML: {exc}", file=str(path)) from exc
+    raw = read_yaml(path)
     if not isinstance(raw, dict):
         raise ConfigError("the config must be a mapping", file=str(path))
     return raw

@@ -22,7 +22,7 @@ import yaml
 from pydantic import Field, ValidationError
 
 from kgjudge import __version__
-from kgjudge._config import Section, _validation_error
+from kgjudge._config import Section, _validation_error, read_yaml
 from kgjudge._errors import ConfigError, InputError
 from kgjudge._extras import require
 from kgjudge._records import ChatMessage, Record
@@ -166,12 +166,7 @@ class AdapterMetadata(Record):
 def load_train_config(path: str | Path) -> TrainConfig:
     """Read and validate a training config (errors name the file and key)."""
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"cannot read config: {exc.strerror}", file=str(path)) from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"invalid YAML: {exc}", file=str(path)) from exc
+    raw = read_yaml(path)
     try:
         return TrainConfig.model_validate(raw or {})
     except ValidationError as exc:

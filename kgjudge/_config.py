@@ -184,11 +184,11 @@ def parse_config(raw: Any, *, file: str | None = None) -> KGJudgeConfig:
     return config
 
 
-def load_config(path: str | os.PathLike[str]) -> KGJudgeConfig:
-    """Read and validate a YAML config file.
+def read_yaml(path: str | os.PathLike[str]) -> Any:
+    """The parsed content of a YAML file.
 
     Raises:
-        ConfigError: naming the file, the key and, where there is a closed set, the choices.
+        ConfigError: naming the file, and the line and column of a syntax error.
     """
     path = Path(path)
     try:
@@ -196,12 +196,20 @@ def load_config(path: str | os.PathLike[str]) -> KGJudgeConfig:
     except OSError as exc:
         raise ConfigError(f"cannot read config: {exc.strerror}", file=str(path)) from exc
     try:
-        raw = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise ConfigError(f"invalid YAML{where}: {getattr(exc, 'problem', exc)}", file=str(path)) from exc
-    return parse_config(raw, file=str(path))
+
+
+def load_config(path: str | os.PathLike[str]) -> KGJudgeConfig:
+    """Read and validate a YAML config file.
+
+    Raises:
+        ConfigError: naming the file, the key and, where there is a closed set, the choices.
+    """
+    return parse_config(read_yaml(path), file=str(path))
 
 
 def default_config() -> KGJudgeConfig:

@@ -106,3 +106,15 @@ def test_cli_config_validate_and_show(tmp_path: Path) -> None:
     assert "key 'backends.default.type'" in result.output and "fake.v1" in result.output
     result = runner.invoke(app, ["config", "show", str(good)])
     assert result.exit_code == 0 and "type: fake.v1" in result.output and "latency_s: 0.0" in result.output
+
+
+def test_judge_and_training_configs_report_yaml_errors_with_their_line(tmp_path: Path) -> None:
+    from kgjudge.judges import load_judge_file
+    from kgjudge.judges._training import load_train_config
+
+    path = write(tmp_path, "model: x\ndata: [oops\n")
+    for load in (load_train_config, load_judge_file):
+        with pytest.raises(ConfigError, match=r"c.yaml: invalid YAML at line \d+"):
+            load(path)
+    with pytest.raises(ConfigError, match="must be a mapping"):
+        load_judge_file(write(tmp_path, "- a list\n"))
