@@ -1,4 +1,4 @@
-"""Graph stores (networkx, RDF, Neo4j), entity resolution and GraphRAG retrieval.
+"""Graph stores (networkx, RDF, Neo4j), entity resolution and GraphRAG retrieval and answers.
 Installed as ``kgjudge.graph``.
 
 Stores are registered by versioned name (``networkx.v1``, ``rdf.v1``, ``neo4j.v1``) in
@@ -14,6 +14,7 @@ Example:
 
 from kgjudge.graph._arcadedb import ArcadeDBBoltServer
 from kgjudge.graph._base import GraphStore, build_store
+from kgjudge.graph._communities import Community, CommunityIndex, CommunityUpdate, partition
 from kgjudge.graph._io import (
     EXPORT_FORMATS,
     LoadResult,
@@ -25,9 +26,21 @@ from kgjudge.graph._io import (
     open_store,
 )
 from kgjudge.graph._iri import mint_iri, slugify
+from kgjudge.graph._linking import EntityIndex, LinkedEntity, VectorCache
 from kgjudge.graph._neo4j import Neo4jConfig, Neo4jStore
 from kgjudge.graph._networkx import NetworkXConfig, NetworkXStore
 from kgjudge.graph._rdf import RDFConfig, RDFStore
+from kgjudge.graph._rag import (
+    Answer,
+    Citation,
+    ContextFact,
+    GraphRAG,
+    RetrievedContext,
+    approximate_tokens,
+    open_graphrag,
+    parse_answer,
+    token_counter,
+)
 from kgjudge.graph._resolution import (
     EntityMerge,
     MergeLink,
@@ -41,6 +54,22 @@ from kgjudge.graph._types import EntityHit, StoredTriple, StoreFeatures, StoreSt
 
 __all__ = sorted(
     [
+        "Answer",
+        "Citation",
+        "ContextFact",
+        "GraphRAG",
+        "RetrievedContext",
+        "approximate_tokens",
+        "open_graphrag",
+        "parse_answer",
+        "token_counter",
+        "Community",
+        "CommunityIndex",
+        "CommunityUpdate",
+        "partition",
+        "EntityIndex",
+        "LinkedEntity",
+        "VectorCache",
         "ArcadeDBBoltServer",
         "EXPORT_FORMATS",
         "EntityHit",

@@ -204,14 +204,15 @@ class GraphStore(ABC):
             frontier = reached
         return seen, triples, frontier
 
-    def neighbours(self, name: str, hops: int = 1) -> Subgraph:
-        """The ``hops``-hop neighbourhood of an entity, following triples in both directions.
+    def neighbours(self, name: str | Iterable[str], hops: int = 1) -> Subgraph:
+        """The ``hops``-hop neighbourhood of an entity (or of several), following triples in
+        both directions.
 
-        Contains the entity, every entity at most ``hops`` triples away, and every triple the
-        expansion followed (the triples of entities less than ``hops`` away). Empty when the
-        entity is not stored.
+        Contains the entities, every entity at most ``hops`` triples away, and every triple the
+        expansion followed (the triples of entities less than ``hops`` away). Empty when no
+        entity is stored.
         """
-        seen, triples, _ = self._expand([name], hops)
+        seen, triples, _ = self._expand([name] if isinstance(name, str) else name, hops)
         return Subgraph(
             entities=sorted(self.get_entities(sorted(seen)), key=lambda e: e.name),
             triples=self._stored(triples.values()),

@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from kgjudge._errors import ConfigError
 from kgjudge._pipeline_config import PipelineConfig
+from kgjudge._rag_config import RAGConfig
 from kgjudge._registry import Registry, backends, judges, stores
 from kgjudge._sections import Section, Slot
 
@@ -69,6 +70,7 @@ class KGJudgeConfig(Section):
     store: Slot | None = Field(default=None, description="graph store; rdf.v1 when absent")
     judge: Slot | None = Field(default=None, description="judge of kgjudge build's triples; none when absent")
     resolution: ResolutionConfig = Field(default_factory=ResolutionConfig)
+    rag: RAGConfig = Field(default_factory=RAGConfig)
 
 
 def resolve_env(value: str | None, *, key: str = "", file: str | None = None) -> str | None:

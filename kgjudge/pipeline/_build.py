@@ -53,6 +53,16 @@ STAGE_FILES = {
 }
 
 
+
+def output_store_slot(config: KGJudgeConfig, out: Path) -> Any:
+    """The store a build into ``out`` writes: the config's store, where a file-backed store
+    without an explicit path lives in ``out``."""
+    slot = config.store
+    default = {"rdf.v1": "graph.oxigraph", "networkx.v1": "graph.json"}.get(getattr(slot, "type", ""))
+    if slot is not None and default and "path" not in slot.model_fields_set:
+        slot = slot.model_copy(update={"path": str(out / default)})
+    return slot
+
 class BuildSummary(BaseModel):
     """What a build produced (also the ``counts`` and ``usage`` of manifest.json)."""
 
@@ -167,12 +177,7 @@ class Build:
         return record.get("document_id", record.get("id"))
 
     def _store_slot(self) -> Any:
-        """The config's store; a file-backed store without an explicit path lives in ``out``."""
-        slot = self.config.store
-        default = {"rdf.v1": "graph.oxigraph", "networkx.v1": "graph.json"}.get(getattr(slot, "type", ""))
-        if slot is not None and default and "path" not in slot.model_fields_set:
-            slot = slot.model_copy(update={"path": str(self.out / default)})
-        return slot
+        return output_store_slot(self.config, self.out)
 
     def _open_store(self) -> Any:
         from kgjudge.graph import build_store

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
+import pytest
+from conftest import missing
+
 from kgjudge import Judgement, ModelRef, Span, Triple
+from kgjudge.graph import GraphStore, build_store
 
 HOSTILE = [
     'double " quote',
@@ -72,3 +79,21 @@ def hostile_records() -> tuple[list[Triple], list[Judgement]]:
         for i, t in enumerate(triples)
     ]
     return triples, judgements
+
+
+NEEDS = {"networkx": ["networkx"], "rdf": ["rdflib", "oxrdflib", "pyoxigraph"], "neo4j": ["neo4j"]}
+
+
+def open_test_store(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> GraphStore:
+    """An empty store of ``kind`` (networkx, rdf in ``tmp_path``, or neo4j on the session's
+    Bolt server); a missing library is reported through ``missing``."""
+    for module in NEEDS[kind]:
+        if importlib.util.find_spec(module) is None:
+            missing(f"{module} is not installed")
+    if kind == "networkx":
+        return build_store({"type": "networkx.v1"})
+    if kind == "rdf":
+        return build_store({"type": "rdf.v1", "path": str(tmp_path / "rdf")})
+    opened = build_store(request.getfixturevalue("bolt_server"))
+    opened.clear()
+    return opened

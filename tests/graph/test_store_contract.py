@@ -3,32 +3,18 @@ text stays data, failed batches resume."""
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _corpus import HOSTILE, hostile_records, sample_records
-from conftest import missing
+from _corpus import HOSTILE, hostile_records, open_test_store, sample_records
 
 from kgjudge import Entity, Judgement, StoreError, Triple
-from kgjudge.graph import GraphStore, NetworkXConfig, NetworkXStore, build_store, copy_store
-
-NEEDS = {"networkx": ["networkx"], "rdf": ["rdflib", "oxrdflib", "pyoxigraph"], "neo4j": ["neo4j"]}
-
+from kgjudge.graph import GraphStore, NetworkXConfig, NetworkXStore, copy_store
 
 @pytest.fixture(params=["networkx", "rdf", pytest.param("neo4j", marks=pytest.mark.bolt)])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[GraphStore]:
-    for module in NEEDS[request.param]:
-        if importlib.util.find_spec(module) is None:
-            missing(f"{module} is not installed")
-    if request.param == "networkx":
-        opened = build_store({"type": "networkx.v1"})
-    elif request.param == "rdf":
-        opened = build_store({"type": "rdf.v1", "path": str(tmp_path / "rdf")})
-    else:
-        opened = build_store(request.getfixturevalue("bolt_server"))
-        opened.clear()
+    opened = open_test_store(request.param, request, tmp_path)
     try:
         yield opened
     finally:
