@@ -6,7 +6,9 @@ import contextlib
 import json
 import platform
 import random
+import statistics
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -71,6 +73,25 @@ def stop_server() -> None:
     """Stop the ArcadeDB server if this run started one."""
     if _SERVER is not None:
         _SERVER.stop()
+
+
+def loaded_stores(kinds: str, bolt_config: str | None, triples: list[Triple]) -> Iterator[tuple[GraphStore, float, Path]]:
+    """For each of the comma-separated store kinds: a fresh store holding ``triples``, the
+    seconds the upsert took, and a scratch folder (removed, and any Bolt server stopped, at the end)."""
+    with tempfile.TemporaryDirectory(prefix="kgjudge-bench-") as tmp:
+        try:
+            for kind in [k.strip() for k in kinds.split(",") if k.strip()]:
+                with open_bench_store(kind, bolt_config, Path(tmp)) as store:
+                    started = time.perf_counter()
+                    store.upsert(triples)
+                    yield store, time.perf_counter() - started, Path(tmp)
+        finally:
+            stop_server()
+
+
+def percentile(values: list[float], q: int) -> float:
+    """The q-th percentile (1-99) of ``values``, inclusive method; the value itself for one."""
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else values[0]
 
 
 def write_result(path: str, data: dict[str, Any]) -> None:

@@ -10,15 +10,9 @@ from __future__ import annotations
 import argparse
 import random
 import statistics
-import tempfile
 import time
-from pathlib import Path
 
-from _bench_common import open_bench_store, stop_server, synthetic_triples, write_result
-
-
-def percentile(values: list[float], q: int) -> float:
-    return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else values[0]
+from _bench_common import loaded_stores, percentile, synthetic_triples, write_result
 
 
 def main() -> None:
@@ -40,35 +34,27 @@ def main() -> None:
     seeds = [rng.choice(names) for _ in range(args.queries)]
     hops = [int(h) for h in args.hops.split(",")]
     results = []
-    with tempfile.TemporaryDirectory(prefix="kgjudge-bench-") as tmp:
-        try:
-            for kind in [k.strip() for k in args.stores.split(",") if k.strip()]:
-                with open_bench_store(kind, args.bolt_config, Path(tmp)) as store:
-                    started = time.perf_counter()
-                    store.upsert(triples)
-                    load_s = time.perf_counter() - started
-                    entry = {"store": store.name, "triples": len(triples), "entities": len(names),
-                             "load_seconds": round(load_s, 2), "hops": {}}
-                    for k in hops:
-                        store.neighbours(seeds[0], k)  # warm caches and connections
-                        latencies, sizes = [], []
-                        for name in seeds:
-                            t0 = time.perf_counter()
-                            found = store.neighbours(name, k)
-                            latencies.append((time.perf_counter() - t0) * 1000)
-                            sizes.append(len(found.triples))
-                        entry["hops"][str(k)] = {
-                            "queries": len(seeds), "p50_ms": round(percentile(latencies, 50), 2),
-                            "p95_ms": round(percentile(latencies, 95), 2),
-                            "mean_triples_returned": round(statistics.mean(sizes), 1),
-                        }
-                        h = entry["hops"][str(k)]
-                        print(f"{store.name}: {k}-hop p50 {h['p50_ms']:.1f} ms, p95 {h['p95_ms']:.1f} ms "
-                              f"({h['mean_triples_returned']:.0f} triples returned on average; "
-                              f"{len(triples):,} triples loaded in {load_s:.1f} s)", flush=True)
-                    results.append(entry)
-        finally:
-            stop_server()
+    for store, load_s, _ in loaded_stores(args.stores, args.bolt_config, triples):
+        entry = {"store": store.name, "triples": len(triples), "entities": len(names),
+                 "load_seconds": round(load_s, 2), "hops": {}}
+        for k in hops:
+            store.neighbours(seeds[0], k)  # warm caches and connections
+            latencies, sizes = [], []
+            for name in seeds:
+                t0 = time.perf_counter()
+                found = store.neighbours(name, k)
+                latencies.append((time.perf_counter() - t0) * 1000)
+                sizes.append(len(found.triples))
+            entry["hops"][str(k)] = {
+                "queries": len(seeds), "p50_ms": round(percentile(latencies, 50), 2),
+                "p95_ms": round(percentile(latencies, 95), 2),
+                "mean_triples_returned": round(statistics.mean(sizes), 1),
+            }
+            h = entry["hops"][str(k)]
+            print(f"{store.name}: {k}-hop p50 {h['p50_ms']:.1f} ms, p95 {h['p95_ms']:.1f} ms "
+                  f"({h['mean_triples_returned']:.0f} triples returned on average; "
+                  f"{len(triples):,} triples loaded in {load_s:.1f} s)", flush=True)
+        results.append(entry)
     write_result(args.out, {"benchmark": "store_query", "seed": args.seed, "results": results})
 
 

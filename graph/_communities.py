@@ -33,7 +33,7 @@ INDEX_VERSION = 1
 
 
 class Community(Record):
-    """One community: its entities, its triples and a summary of them."""
+    """One community: its entities, its triples (most confident first) and a summary of them."""
 
     id: str
     entities: list[str]
@@ -150,6 +150,7 @@ class CommunityIndex:
         for entities, ids in partition(triples, self.config):
             community_id = stable_id("com", *ids)
             facts = sorted((by_id[i] for i in ids), key=lambda st: (-confidence(st, unjudged_confidence), st.triple.id))
+            ids = [st.triple.id for st in facts]
             if len(ids) < self.config.min_size:
                 fresh.append(Community(id=community_id, entities=entities, triple_ids=ids,
                                        summary="; ".join(triple_line(st) for st in facts), summary_source="facts"))

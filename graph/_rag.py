@@ -11,6 +11,7 @@ label that is not in the context is reported as invalid, never trusted.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import time
@@ -34,6 +35,7 @@ Mode = Literal["local", "global"]
 _PIECES = re.compile(r"\w+|[^\w\s]")
 _LABEL = re.compile(r"\bT(\d+)\b")
 _LABEL_GROUP = re.compile(r"\s*[\[(]\s*(?:(?:facts?|labels?)\s*:?\s*)?T\d+(?:\s*[,;]?\s*(?:and\s+)?T\d+)*\s*[\])]")
+NOT_FOUND = "NOT FOUND"
 _NOT_FOUND = re.compile(r"^\W*not\s+found\b", re.IGNORECASE)
 
 
@@ -388,7 +390,7 @@ class GraphRAG:
             community = communities[i]
             header = f"Community {n}: {community.summary}"
             budget = max(share - self.count_tokens(header) - 1, 0)
-            stored = self.store.get_triples(community.triple_ids)
+            stored = self._community_facts(community, seeds)
             ranked = self._rank(question, stored, seeds, qvec, 0.5)
             found, used, left = self._facts(ranked, budget, len(facts) + 1, community.id)
             facts.extend(found)
@@ -398,6 +400,16 @@ class GraphRAG:
         return RetrievedContext(question=question, mode="global", linked=links, facts=facts,
                                 communities=[communities[i] for i in chosen], text="\n\n".join(blocks),
                                 tokens=tokens, dropped=dropped)
+
+    def _community_facts(self, community: Community, seeds: Mapping[str, float]) -> list[StoredTriple]:
+        """A community's most confident facts and every fact of its linked entities."""
+        wanted = list(community.triple_ids[: self.config.facts_per_community])
+        entities = set(community.entities)
+        inside = [name for name in seeds if name in entities]
+        if inside and len(community.triple_ids) > len(wanted):
+            members = set(community.triple_ids)
+            wanted += [st.triple.id for st in self.store.neighbours(inside, 1).triples if st.triple.id in members]
+        return self.store.get_triples(wanted)
 
     def _community_scores(self, question: str, links: list[LinkedEntity], communities: list[Community]) -> list[float]:
         """0.5 * best link score of an entity inside + 0.3 * summary similarity + 0.2 * word overlap."""
@@ -440,6 +452,8 @@ class GraphRAG:
         if self.llm is None:
             raise ConfigError("answering needs a model: give GraphRAG an llm", key="rag.backend")
         contexts = [self.retrieve(q, mode) for q in questions]
+        if self.config.answer_style == "select":
+            return self._answer_select(contexts)
         if mode == "local":
             return self._answer_local(contexts)
         return self._answer_global(contexts)
@@ -497,6 +511,38 @@ class GraphRAG:
             else:
                 raw, error = reduced.get(i, (partials[i][0], ""))
                 answers.append(self._finish(context, raw, error).model_copy(update={"partial_answers": partials[i]}))
+        return answers
+
+    def _answer_select(self, contexts: list[RetrievedContext]) -> list[Answer]:
+        from kgjudge.llm import LLMRequest
+
+        todo: list[tuple[int, list[str]]] = []
+        for i, context in enumerate(contexts):
+            seeds = {link.name for link in context.linked}
+            names = list(dict.fromkeys(n for f in context.facts for n in (f.triple.tail, f.triple.head)))
+            offered = [n for n in names if n not in seeds] or names
+            if offered:
+                todo.append((i, offered[: self.config.max_candidates]))
+        requests = [
+            LLMRequest.chat(render(self.config.select_prompt, context=contexts[i].text, question=contexts[i].question),
+                            choices=[*names, NOT_FOUND], adapter=self.config.adapter)
+            for i, names in todo
+        ]
+        scored = dict(zip([i for i, _ in todo], self.llm.score_choices_sync(requests) if requests else []))
+        answers = []
+        for i, context in enumerate(contexts):
+            if i not in scored:
+                answers.append(self._nothing(context))
+                continue
+            scores = scored[i]
+            raw = json.dumps(dict(zip(scores.choices, (round(p, 4) for p in scores.probs))), ensure_ascii=False)
+            if scores.best == NOT_FOUND:
+                answers.append(Answer(question=context.question, mode=context.mode, found=False, raw=raw, context=context,
+                                      answer="Nothing found: the model chose NOT FOUND over every entity of the facts."))
+                continue
+            citations = [self._cite(f, "matched") for f in context.facts if scores.best in (f.triple.head, f.triple.tail)]
+            answers.append(Answer(question=context.question, mode=context.mode, found=True, answer=scores.best, raw=raw,
+                                  context=context, citations=citations, grounded=bool(citations)))
         return answers
 
     def _nothing(self, context: RetrievedContext, reason: str | None = None) -> Answer:
@@ -576,8 +622,6 @@ def open_graphrag(
     Raises:
         InputError: ``out`` is not a build output.
     """
-    import json
-
     from kgjudge._cache import default_cache_dir
     from kgjudge._config import default_config, parse_config
     from kgjudge._jsonl import iter_jsonl

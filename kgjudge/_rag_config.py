@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from kgjudge._sections import Section
@@ -62,10 +64,22 @@ class RAGConfig(Section):
     hops: int = Field(default=1, ge=0, le=3, description="local search: hops around the linked entities")
     token_budget: int = Field(default=800, ge=16, description="context size sent to the model, in tokens")
     answer_max_tokens: int = Field(default=96, ge=8)
+    answer_style: Literal["generate", "select"] = Field(
+        default="generate",
+        description="generate: the model writes an answer citing fact labels; select: the model's "
+        "log-probabilities pick one entity of the context (or NOT FOUND) in one scoring call, so it "
+        "cannot answer outside the facts (suits small models)",
+    )
+    select_prompt: str = "graphrag_select.v1"
+    max_candidates: int = Field(default=20, ge=1, description="select: entities of the context offered")
     answer_prompt: str = "graphrag_answer.v1"
     map_prompt: str = "graphrag_map.v1"
     reduce_prompt: str = "graphrag_reduce.v1"
     top_communities: int = Field(default=3, ge=1, description="global search: communities mapped per question")
+    facts_per_community: int = Field(
+        default=200, ge=1, description="global search: a community's most confident facts that are ranked "
+        "(plus those of the question's entities)"
+    )
     index_dir: str | None = Field(
         default=None,
         description="where entity embeddings and community summaries are kept; "

@@ -4,6 +4,7 @@ summaries that are recomputed only when their community changed."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -279,3 +280,19 @@ def test_every_store_gives_the_same_context_and_communities(store: GraphStore, o
     a.update_communities()
     b.update_communities()
     assert a.communities.communities == b.communities.communities
+
+
+def test_select_style_picks_an_entity_of_the_context_or_not_found(store: GraphStore) -> None:
+    scores = {"Warsaw": -0.1, "Berlin": -3.0, "Nobel Prize in Physics": -4.0, "Pierre Curie": -4.0, "NOT FOUND": -5.0}
+    llm, backend = fake_llm(choice_logprobs=scores)
+    config = NO_EMBEDDINGS.model_copy(update={"answer_style": "select"})
+    answer = GraphRAG(store, llm, config).query("Where was Marie Curie born?")
+    assert answer.found and answer.answer == "Warsaw" and answer.grounded
+    assert [(c.tail, c.source) for c in answer.citations] == [("Warsaw", "matched")]
+    [(op, request)] = backend.calls
+    assert op == "score" and sorted(request.choices) == sorted(scores)  # the seed itself is not offered
+    assert json.loads(answer.raw)["Warsaw"] > 0.8
+
+    refusing, _ = fake_llm(choice_logprobs={**scores, "NOT FOUND": 0.0})
+    answer = GraphRAG(store, refusing, config).query("Where was Marie Curie born?")
+    assert not answer.found and answer.answer.startswith("Nothing found") and answer.citations == []

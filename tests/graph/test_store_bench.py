@@ -59,3 +59,35 @@ def test_benchmarks_run_against_the_bolt_store(tmp_path: Path, bolt_server: dict
                   "--bolt-config", str(config))
     sizes = [[r["hops"][k]["mean_triples_returned"] for k in ("1", "2")] for r in query["results"]]
     assert sizes[0] == sizes[1]
+
+
+def test_graphrag_benchmark_runs(tmp_path: Path) -> None:
+    data = bench("bench_graphrag", tmp_path, "--stores", "rdf,networkx", "--triples", "300", "--queries", "5",
+                 "--no-embeddings")
+    assert [r["store"] for r in data["results"]] == ["rdf.v1", "networkx.v1"]
+    for r in data["results"]:
+        assert r["triples"] == 300 and r["communities"] >= 1
+        for mode in ("local", "global"):
+            assert r[mode]["p95_ms"] >= r[mode]["p50_ms"] > 0
+        # Every question names a stored head, so local search always finds its facts.
+        assert r["local"]["nothing_found"] == 0 and r["local"]["hit_rate"] > 0
+        assert r["local_ratio"] > 0
+    assert "ratio" in data["stdout"] and data["goal_local_p50_ms"] == 50.0
+
+
+def test_graphrag_quality_script_runs_with_the_fake_backend(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    people = range(80)
+    (data_dir / "val.target").write_text("".join(f"Person {i} was born in City {i}, Land {i % 7}.\n" for i in people))
+    (data_dir / "val.source").write_text("".join(
+        f"[['Person {i}', 'place of birth', 'City {i}'], ['City {i}', 'country', 'Land {i % 7}']]\n" for i in people))
+    data = bench("graphrag_quality", tmp_path, "--backend", "fake.v1", "--documents", "15", "--questions", "6",
+                 "--no-embeddings", "--data", str(data_dir))
+    assert 1 <= data["documents"] <= 15 and data["triples"] == 2 * data["documents"]
+    for mode in ("local", "global"):
+        entry = data["modes"][mode]
+        assert entry["questions"] >= 1 and 0 <= entry["exact_match"] <= entry["contains"] <= 1
+        assert entry["hit@1"] <= entry["hit@5"] <= entry["hit@all"]
+    # Each question names its head exactly, so local retrieval always holds the answer.
+    assert data["modes"]["local"]["hit@all"] == 1.0
