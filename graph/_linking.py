@@ -5,8 +5,8 @@ Three ways a mention (a run of up to ``max_ngram`` words of the question, compar
 
 1. ``exact``/``alias``: the mention is the entity's name or one of its aliases (from entity
    resolution) — score 1.0 for a name, 0.95 for an alias;
-2. ``fuzzy``: rapidfuzz ``ratio`` of the mention and a name or alias reaches
-   ``fuzzy_threshold`` (misspellings) — score ``0.9 * ratio / 100``;
+2. ``fuzzy``: rapidfuzz ``ratio`` of the mention (of at most four words and four characters)
+   and a name or alias reaches ``fuzzy_threshold`` (misspellings) — score ``0.9 * ratio / 100``;
 3. ``embedding``: only when nothing matched by spelling, the cosine similarity of the
    mention's and a name's all-MiniLM-L6-v2 embeddings reaches ``embedding_threshold``.
 
@@ -176,7 +176,7 @@ class EntityIndex:
                 for name, surface, alias in self.by_key.get(text, ())
             ]
             take(start, end, text, hits)
-        open_spans = [s for s in spans if not any(covered[s[0] : s[1]]) and len(s[2]) >= 4]
+        open_spans = [s for s in spans if not any(covered[s[0] : s[1]]) and len(s[2]) >= 4 and s[1] - s[0] <= 4]
         if open_spans and self.keys:
             for start, end, text, hits in sorted(self._fuzzy(open_spans), key=lambda x: (-x[3][0].score, x[0])):
                 take(start, end, text, hits)

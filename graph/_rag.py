@@ -189,6 +189,7 @@ class GraphRAG:
         self.documents = dict(documents or {})
         self.count_tokens = count_tokens or token_counter(llm)
         self.owns_store = False
+        self._checked = False
         self._entities: EntityIndex | None = None
         self._community_of: dict[str, list[int]] | None = None
 
@@ -202,8 +203,10 @@ class GraphRAG:
         return self._entities
 
     def refresh(self) -> None:
-        """Forget the entity index, so the next question sees the store's current entities."""
+        """Forget what was read from the store (entities; whether communities are current), so
+        the next question sees the store as it is now."""
         self._entities = None
+        self._checked = False
 
     def warm(self) -> None:
         """Embed every entity name and alias now, rather than on first use."""
@@ -227,7 +230,8 @@ class GraphRAG:
             fingerprint=fingerprint, unjudged_confidence=cfg.ranking.unjudged_confidence,
         )
         self._community_of = None
-        self.refresh()
+        self._entities = None
+        self._checked = True
         return report
 
     def _summarise(self, groups: list[list[StoredTriple]]) -> list[tuple[str | None, str]]:
@@ -366,22 +370,25 @@ class GraphRAG:
                                 nothing_found=None if facts else "no fact fits the token budget")
 
     def _global(self, question: str, links: list[LinkedEntity]) -> RetrievedContext:
-        if self.communities.fingerprint != self._fingerprint():
-            if self.llm is None:
-                raise StoreError("the community index is missing or older than the store; run "
-                                 "GraphRAG.update_communities() (kgjudge communities) first")
-            self.update_communities()
+        if not self._checked:
+            # Once per instance (and after refresh()): counting a large store is not free.
+            if self.communities.fingerprint != self._fingerprint():
+                if self.llm is None:
+                    raise StoreError("the community index is missing or older than the store; run "
+                                     "GraphRAG.update_communities() (kgjudge communities) first")
+                self.update_communities()
+            self._checked = True
         communities = self.communities.communities
         if not communities:
             return RetrievedContext(question=question, mode="global", linked=links, nothing_found="the graph is empty")
-        scores = self._community_scores(question, links, communities)
+        qvec = self._question_vector(question)
+        scores = self._community_scores(question, links, communities, qvec)
         chosen = [i for i in sorted(range(len(communities)), key=lambda i: (-scores[i], i))[: self.config.top_communities]
                   if scores[i] >= self.config.ranking.min_community_score]
         if not chosen:
             return RetrievedContext(question=question, mode="global", linked=links,
                                     nothing_found="no community of the graph is about the question")
         seeds = {link.name: link.score for link in links}
-        qvec = self._question_vector(question)
         share = self.config.token_budget // len(chosen)
         facts: list[ContextFact] = []
         blocks: list[str] = []
@@ -411,7 +418,9 @@ class GraphRAG:
             wanted += [st.triple.id for st in self.store.neighbours(inside, 1).triples if st.triple.id in members]
         return self.store.get_triples(wanted)
 
-    def _community_scores(self, question: str, links: list[LinkedEntity], communities: list[Community]) -> list[float]:
+    def _community_scores(
+        self, question: str, links: list[LinkedEntity], communities: list[Community], qvec: Any
+    ) -> list[float]:
         """0.5 * best link score of an entity inside + 0.3 * summary similarity + 0.2 * word overlap."""
         if self._community_of is None:
             self._community_of = {}
@@ -423,7 +432,6 @@ class GraphRAG:
             for i in self._community_of.get(link.name, ()):
                 bonus[i] = max(bonus[i], link.score)
         sims = [0.0] * len(communities)
-        qvec = self._question_vector(question)
         if qvec is not None and self.vectors is not None:
             sims = [max(0.0, s) for s in (self.vectors.get([c.summary for c in communities]) @ qvec).tolist()]
         words = {w for w in normalise_name(question).split() if w not in STOPWORDS}

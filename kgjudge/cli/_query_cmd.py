@@ -40,7 +40,7 @@ def _answer_lines(answer: Answer) -> list[str]:
     lines = [answer.answer]
     for c in answer.citations:
         where = c.document_id or "no document"
-        if c.document_source:
+        if c.document_source and c.document_source != c.document_id:
             where += f" ({c.document_source})"
         if c.evidence is not None:
             where += f", characters {c.evidence.start}-{c.evidence.end}: {c.evidence.text!r}"

@@ -31,6 +31,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+import yaml
 from pydantic import BaseModel, Field
 from tqdm import tqdm
 
@@ -89,7 +90,10 @@ class BuildSummary(BaseModel):
 
 
 def _config_hash(config: KGJudgeConfig) -> str:
-    return hashlib.sha256(dump_config(config).encode()).hexdigest()[:16]
+    """The hash of what shapes a build's output; the ``rag:`` section (queries) does not."""
+    data = yaml.safe_load(dump_config(config))
+    data.pop("rag", None)
+    return hashlib.sha256(yaml.safe_dump(data, sort_keys=False).encode()).hexdigest()[:16]
 
 
 def _batches(documents: Sequence[Document], size: int) -> Iterator[list[Document]]:
