@@ -13,6 +13,9 @@ triples whose (head, relation) has a single tail in that graph: "What is the <re
 - citations: the share of found answers citing a retrieved fact, and of those whose cited
   facts contain the gold answer.
 
+Both answer styles are run: ``generate`` (the model writes an answer citing fact labels) and
+``select`` (the model's log-probabilities pick an entity of the context, or NOT FOUND).
+
     python eval/graphrag_quality.py --documents 60 --questions 60
 """
 
@@ -89,6 +92,7 @@ def main() -> None:
     parser.add_argument("--documents", type=int, default=60)
     parser.add_argument("--questions", type=int, default=60)
     parser.add_argument("--modes", default="local,global")
+    parser.add_argument("--styles", default="generate,select", help="answer styles (rag.answer_style) to run")
     parser.add_argument("--backend", default="hf.v1", help="hf.v1 (the packaged SmolLM2) or fake.v1 (smoke runs)")
     parser.add_argument("--no-embeddings", action="store_true")
     parser.add_argument("--seed", type=int, default=0)
@@ -110,18 +114,20 @@ def main() -> None:
         report = rag.update_communities()
         result["communities"] = report.model_dump() if report else None
         result["communities_seconds"] = round(time.perf_counter() - started, 1)
-        for mode in [m.strip() for m in args.modes.split(",") if m.strip()]:
-            started = time.perf_counter()
-            answers = rag.query_many([q for q, _ in asked], mode)  # type: ignore[arg-type]
-            entry = score(answers, asked)
-            entry["seconds"] = round(time.perf_counter() - started, 1)
-            entry["examples"] = [{"question": a.question, "gold": t.tail, "answer": a.answer, "found": a.found,
-                                  "cited": [c.triple_id for c in a.citations if c.source == "cited"]}
-                                 for a, (_, t) in list(zip(answers, asked))[:5]]
-            result["modes"][mode] = entry
-            print(f"{mode}: hit@1 {entry['hit@1']:.2f}, hit@5 {entry['hit@5']:.2f}, hit@all {entry['hit@all']:.2f}; "
-                  f"exact match {entry['exact_match']:.2f}, contains {entry['contains']:.2f}; found {entry['found']}/"
-                  f"{entry['questions']}, citing {entry['found_and_citing']}; {entry['seconds']:.0f} s", flush=True)
+        for style in [x.strip() for x in args.styles.split(",") if x.strip()]:
+            rag.config = config.model_copy(update={"answer_style": style})
+            for mode in [m.strip() for m in args.modes.split(",") if m.strip()]:
+                started = time.perf_counter()
+                answers = rag.query_many([q for q, _ in asked], mode)  # type: ignore[arg-type]
+                entry = score(answers, asked)
+                entry["seconds"] = round(time.perf_counter() - started, 1)
+                entry["examples"] = [{"question": a.question, "gold": t.tail, "answer": a.answer, "found": a.found,
+                                      "cited": [c.triple_id for c in a.citations if c.source == "cited"]}
+                                     for a, (_, t) in list(zip(answers, asked))[:5]]
+                result["modes"][f"{mode}/{style}"] = entry
+                print(f"{mode}/{style}: hit@1 {entry['hit@1']:.2f}, hit@5 {entry['hit@5']:.2f}, hit@all {entry['hit@all']:.2f}; "
+                      f"exact match {entry['exact_match']:.2f}, contains {entry['contains']:.2f}; found {entry['found']}/"
+                      f"{entry['questions']}, citing {entry['found_and_citing']}; {entry['seconds']:.0f} s", flush=True)
     result["usage"] = llm.usage.model_dump()
     write_result(args.out, result)
 

@@ -85,9 +85,9 @@ def test_graphrag_quality_script_runs_with_the_fake_backend(tmp_path: Path) -> N
     data = bench("graphrag_quality", tmp_path, "--backend", "fake.v1", "--documents", "15", "--questions", "6",
                  "--no-embeddings", "--data", str(data_dir))
     assert 1 <= data["documents"] <= 15 and data["triples"] == 2 * data["documents"]
-    for mode in ("local", "global"):
-        entry = data["modes"][mode]
+    assert set(data["modes"]) == {"local/generate", "local/select", "global/generate", "global/select"}
+    for entry in data["modes"].values():
         assert entry["questions"] >= 1 and 0 <= entry["exact_match"] <= entry["contains"] <= 1
         assert entry["hit@1"] <= entry["hit@5"] <= entry["hit@all"]
     # Each question names its head exactly, so local retrieval always holds the answer.
-    assert data["modes"]["local"]["hit@all"] == 1.0
+    assert data["modes"]["local/generate"]["hit@all"] == 1.0
