@@ -8,6 +8,7 @@ import typer
 
 from kgjudge import __version__
 from kgjudge.cli import _build_cmd, _config_cmd, _eval_cmd, _judges_cmd, _llm_cmd, _store_cmd  # noqa: F401  (register commands)
+from kgjudge.cli import _filter_cmd  # noqa: F401  (register commands)
 from kgjudge.cli._app import app
 
 
