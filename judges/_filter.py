@@ -362,28 +362,25 @@ class Filter:
         embed = self.embedder or Embedder(sel.embedding_model)
         vectors = embed.encode([f"{query_of(examples[d.example_id])}\n{response_of(examples[d.example_id])}" for d in order])
         sims = vectors @ vectors.T
-        chosen: list[int] = []
         reasons: dict[int, str] = {}
-        remaining = list(range(len(order)))
-        budget = sel.budget or len(order)
-        while remaining:
-            best, best_value = None, -1e9
-            for i in remaining:
-                nearest = max((float(sims[i, j]) for j in chosen), default=0.0)
-                if sel.dedup_threshold is not None and nearest >= sel.dedup_threshold:
-                    j = max(chosen, key=lambda c: float(sims[i, c]))
-                    reasons[i] = f"near-duplicate of {order[j].example_id} (cosine {nearest:.3f} >= {sel.dedup_threshold})"
-                    continue
-                value = (1 - sel.diversity) * (order[i].score or 0.0) + sel.diversity * (1.0 - nearest)
-                if value > best_value:
-                    best, best_value = i, value
-            remaining = [i for i in remaining if i not in reasons and i != best]
-            if best is None:
-                break
-            if len(chosen) >= budget:
-                reasons[best] = f"outside the budget of {budget} examples"
-                continue
+        # Pass 1, by score: an example too similar to a better one already kept is a duplicate.
+        survivors: list[int] = []
+        for i in range(len(order)):
+            twin = max(survivors, key=lambda j: float(sims[i, j]), default=None)
+            if sel.dedup_threshold is not None and twin is not None and float(sims[i, twin]) >= sel.dedup_threshold:
+                reasons[i] = f"near-duplicate of {order[twin].example_id} (cosine {float(sims[i, twin]):.3f} >= {sel.dedup_threshold})"
+            else:
+                survivors.append(i)
+        # Pass 2: fill the budget greedily by score and novelty (distance to those chosen).
+        chosen: list[int] = []
+        budget = sel.budget or len(survivors)
+        while survivors and len(chosen) < budget:
+            best = max(survivors, key=lambda i: (1 - sel.diversity) * (order[i].score or 0.0)
+                       + sel.diversity * (1.0 - max((float(sims[i, j]) for j in chosen), default=0.0)))
             chosen.append(best)
+            survivors.remove(best)
+        for i in survivors:
+            reasons[i] = f"outside the budget of {budget} examples"
         out = []
         for i, d in enumerate(order):
             why = reasons.get(i) or "selected"
@@ -478,7 +475,8 @@ class Filter:
         self._write_parquet("rejected.parquet", [(examples[r[FIELD]["id"]], r) for r in rejected_rows])
         rounds = [self._round_stats(r, decisions[r], thresholds.get(r), added.get(r, 0), seconds.get(r, 0.0)) for r in sorted(decisions)]
         usage = Usage()
-        for line in iter_jsonl(self.out / "progress.jsonl", errors=[]):
+        progress = self.out / "progress.jsonl"
+        for line in iter_jsonl(progress, errors=[]) if progress.is_file() else []:
             usage.add(Usage.model_validate(line.get("usage", {})))
         summary = FilterSummary(
             out=str(self.out), inputs=loaded.total, malformed=len(loaded.rejects), examples=len(loaded.examples),
@@ -546,11 +544,11 @@ class Filter:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        series: dict[str, list[float]] = defaultdict(list)
+        series: dict[str, list[float]] = {"combined": []}
         for d in final.values():
             series["combined"].append(d.score or 0.0)
             for j in d.judgements:
-                series[j.judge].append(j.score)
+                series.setdefault(j.judge, []).append(j.score)
         fig, axes = plt.subplots(1, len(series), figsize=(4 * len(series), 3), squeeze=False)
         for ax, (name, values) in zip(axes[0], series.items()):
             ax.hist(values, bins=20, range=(0, 1))
