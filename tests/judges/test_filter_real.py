@@ -22,7 +22,7 @@ def test_cli_filter_with_the_packaged_model(tmp_path: Path, smollm2_tokenizer_di
     with build_store(store) as s:
         s.upsert([Triple(head="Paris", relation="capital of", tail="France", document_id="geo")], [])
     config = {
-        "backends": {"default": {"type": "hf.v1", "adapters": {
+        "backends": {"default": {"type": "hf.v1", "threads": 1, "adapters": {
             "extractor": "packaged:smollm2-extractor.v1", "judge": "packaged:smollm2-judge.v1"}}},
         "cache": {"enabled": True, "path": str(tmp_path / "cache")},
         "filter": {
