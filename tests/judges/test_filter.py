@@ -392,3 +392,14 @@ def test_rerun_with_the_cache_makes_no_model_calls(tmp_path: Path) -> None:
     second = run(config, [src], tmp_path / "b")
     assert second.this_run.model_calls == 0 and second.this_run.cache_hits == second.this_run.requests > 0
     assert outputs(tmp_path / "a") == outputs(tmp_path / "b")
+
+
+def test_shipped_filter_configs_validate() -> None:
+    from kgjudge import load_config
+    from kgjudge.judges import load_filter_config
+
+    repo = Path(__file__).resolve().parents[2]
+    base, config = load_filter_config(repo / "configs" / "filter" / "default.yaml")
+    assert base.backends and [j.type for j in config.judges] == ["direct.v1", "meta_ranking.v1", "kg_grounded.v1"]
+    store = load_config(repo / "configs" / "filter" / "example-store.yaml").store
+    assert store is not None and store.type == "networkx.v1"
