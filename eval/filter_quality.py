@@ -126,6 +126,13 @@ def main() -> None:
         decisions = {d["example_id"]: d for d in map(json.loads, (tmp / "out" / "decisions.jsonl").read_text().splitlines())}
 
     is_error = [not e["correct"] for e in targets]
+    claims: dict[str, dict[str, int]] = {"correct": defaultdict(int), "wrong": defaultdict(int)}
+    for e in targets:
+        [kg] = [j for j in decisions[e["id"]]["judgements"] if j["judge"] == "kg_grounded.v1"]
+        group = claims["correct" if e["correct"] else "wrong"]
+        for c in kg["details"]["claims"]:
+            group[c["status"]] += 1
+        group["examples_without_claims"] += not kg["details"]["claims"]
     per_judge: dict[str, dict[str, list[Any]]] = defaultdict(lambda: {"kept": [], "score": []})
     combined: dict[str, dict[str, list[Any]]] = {"weighted_mean": {"kept": [], "score": []}, "all_pass": {"kept": [], "score": []}}
     for e in targets:
@@ -143,13 +150,14 @@ def main() -> None:
         "extractor_adapter": args.extractor_adapter or None, "judge_adapter": args.judge_adapter or None,
         "judges": {name: metrics(is_error, v["kept"], v["score"], keep_rates) for name, v in sorted(per_judge.items())},
         "combinations": {name: metrics(is_error, v["kept"], v["score"], keep_rates) for name, v in combined.items()},
-        "seconds": round(seconds, 1), "model_calls": summary.this_run.model_calls,
+        "kg_grounded_claims": claims, "seconds": round(seconds, 1), "model_calls": summary.this_run.model_calls,
     }
     for group in ("judges", "combinations"):
         for name, m in result[group].items():
             removed = ", ".join(f"keep {k}: {v:.2f}" for k, v in m["wrong_removed_at_keep_rate"].items())
             print(f"{name}: error precision {m['error_precision']:.3f} recall {m['error_recall']:.3f} "
                   f"AUROC {m['auroc']:.3f}; wrong removed ({removed})")
+    print("kg_grounded claims:", json.dumps(claims))
     print(f"{len(targets)} examples ({sum(is_error)} wrong), {seconds:.0f} s, {summary.this_run.model_calls} model calls")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))

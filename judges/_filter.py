@@ -234,6 +234,7 @@ class Filter:
         self.embedder = embedder
         self._judges: list[FilterJudge] | None = None
         self._llms: dict[str, LLM] = {}
+        self._pending_refs: list[QAPair] = []
 
     # -- judges, built only when there is work -----------------------------------------------
 
@@ -414,7 +415,6 @@ class Filter:
                     candidates = [i for i in candidates if decisions[r - 1][i].kept]
                 else:
                     thresholds[r], added[r] = self.config.combine.threshold, 0
-                    self._pending_refs = []
                 todo = [i for i in candidates if (r, i) not in done]
                 bar.total += len(candidates)
                 bar.update(len(candidates) - len(todo))

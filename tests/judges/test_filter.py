@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -403,3 +402,19 @@ def test_shipped_filter_configs_validate() -> None:
     assert base.backends and [j.type for j in config.judges] == ["direct.v1", "meta_ranking.v1", "kg_grounded.v1"]
     store = load_config(repo / "configs" / "filter" / "example-store.yaml").store
     assert store is not None and store.type == "networkx.v1"
+
+
+@pytest.mark.slow
+def test_select_with_the_packaged_embeddings(tmp_path: Path) -> None:
+    pytest.importorskip("sentence_transformers")
+    rows = [
+        {"instruction": "What is the capital of France?", "output": "The capital of France is Paris."},
+        {"instruction": "What's the capital of France?", "output": "The capital of France is Paris."},
+        {"instruction": "Name a prime number.", "output": "Seven is a prime number."},
+    ]
+    config = make_config(tmp_path, combine={"threshold": 0.0}, select={"dedup_threshold": 0.9})
+    out = tmp_path / "out"
+    summary = run(config, [write_jsonl(tmp_path / "in.jsonl", rows)], out)
+    assert summary.kept == 2
+    [dropped] = lines(out / "rejected.jsonl")
+    assert "capital of France" in dropped["instruction"] and "near-duplicate of" in dropped["kgjudge_filter"]["reasons"][0]
