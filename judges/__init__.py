@@ -1,5 +1,5 @@
 """Judges that decide whether model output is supported: GraphJudger, Meta Ranking, cascades,
-KASFT data and LoRA training. Installed as ``kgjudge.judges``.
+the instruction-data filter (`kgjudge filter`), KASFT data and LoRA training. Installed as ``kgjudge.judges``.
 
 The build pipeline calls a judge through :func:`build_judge` and ``judge(triples, documents)``:
 
@@ -15,6 +15,30 @@ from kgjudge._registry import judges as registry
 from kgjudge.judges._cascade import Cascade, CascadeConfig, CascadeQuery, CascadeReport, CascadeResult, is_correct
 from kgjudge.judges._extraction import Extraction, ExtractionScores, extract_triples, extraction_scores, parse_triples
 from kgjudge.judges._factory import Judge, build_judge, judge_from_file, load_judge_file, write_threshold
+from kgjudge.judges._filter import (
+    CombineConfig,
+    Filter,
+    FilterConfig,
+    FilterSummary,
+    RefreshConfig,
+    RoundStats,
+    SelectConfig,
+    filter_examples,
+    load_filter_config,
+    parse_filter_config,
+)
+from kgjudge.judges._filter_inputs import FilterReject, LoadedExamples, detect_format, load_examples, normalise
+from kgjudge.judges._filter_judges import (
+    DirectConfig,
+    DirectJudge,
+    FilterJudge,
+    KGGroundedConfig,
+    KGGroundedJudge,
+    MetaRankingFilter,
+    MetaRankingFilterConfig,
+    build_filter_judge,
+    filter_judges,
+)
 from kgjudge.judges._graphjudger import GraphJudger, GraphJudgerConfig
 from kgjudge.judges._kasft import (
     CORRUPTION_KINDS,
@@ -74,6 +98,30 @@ from kgjudge.judges._training import (
 
 __all__ = sorted(
     [
+        "CombineConfig",
+        "Filter",
+        "FilterConfig",
+        "FilterSummary",
+        "RefreshConfig",
+        "RoundStats",
+        "SelectConfig",
+        "filter_examples",
+        "load_filter_config",
+        "parse_filter_config",
+        "FilterReject",
+        "LoadedExamples",
+        "detect_format",
+        "load_examples",
+        "normalise",
+        "DirectConfig",
+        "DirectJudge",
+        "FilterJudge",
+        "KGGroundedConfig",
+        "KGGroundedJudge",
+        "MetaRankingFilter",
+        "MetaRankingFilterConfig",
+        "build_filter_judge",
+        "filter_judges",
         "AdapterMetadata",
         "BinaryMetrics",
         "CORRUPTION_KINDS",

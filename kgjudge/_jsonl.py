@@ -23,6 +23,37 @@ def _describe(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
+def iter_json_lines(path: str | os.PathLike[str]) -> Iterator[tuple[int, Any]]:
+    """Yield ``(line, value)`` for each non-blank line of ``path``: the parsed JSON value, or an
+    :class:`InputError` naming the file and 1-based line when the line is not valid UTF-8 JSON.
+
+    Raises:
+        InputError: the file cannot be opened.
+    """
+    path = Path(path)
+    try:
+        handle = path.open("rb")
+    except OSError as exc:
+        raise InputError(f"cannot open: {exc.strerror}", file=str(path)) from exc
+    with handle:
+        for lineno, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                err = InputError(f"not valid UTF-8 ({exc.reason})", file=str(path), line=lineno)
+                err.__cause__ = exc
+                yield lineno, err
+                continue
+            if not line.strip():
+                continue
+            try:
+                yield lineno, json.loads(line)
+            except json.JSONDecodeError as exc:
+                err = InputError(f"invalid JSON ({exc.msg} at column {exc.colno})", file=str(path), line=lineno)
+                err.__cause__ = exc
+                yield lineno, err
+
+
 def iter_jsonl(
     path: str | os.PathLike[str],
     model: type[T] | None = None,
@@ -41,44 +72,29 @@ def iter_jsonl(
         InputError: naming the file and 1-based line of a malformed or invalid line.
     """
     path = Path(path)
-    try:
-        handle = path.open("rb")
-    except OSError as exc:
-        raise InputError(f"cannot open: {exc.strerror}", file=str(path)) from exc
 
-    def fail(err: InputError, cause: Exception | None = None) -> None:
+    def fail(err: InputError, cause: BaseException | None = None) -> None:
         if errors is None:
             raise err from cause
         errors.append(err)
 
-    with handle:
-        for lineno, raw in enumerate(handle, start=1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                fail(InputError(f"not valid UTF-8 ({exc.reason})", file=str(path), line=lineno), exc)
-                continue
-            if not line.strip():
-                continue
-            try:
-                data = json.loads(line)
-            except json.JSONDecodeError as exc:
-                msg = f"invalid JSON ({exc.msg} at column {exc.colno})"
-                fail(InputError(msg, file=str(path), line=lineno), exc)
-                continue
-            if model is None:
-                if isinstance(data, dict):
-                    yield data
-                else:
-                    msg = f"expected a JSON object, got {type(data).__name__}"
-                    fail(InputError(msg, file=str(path), line=lineno))
-                continue
-            try:
-                record = model.model_validate(data)
-            except ValidationError as exc:
-                fail(InputError(_describe(exc), file=str(path), line=lineno), exc)
-                continue
-            yield record
+    for lineno, data in iter_json_lines(path):
+        if isinstance(data, InputError):
+            fail(data, data.__cause__)
+            continue
+        if model is None:
+            if isinstance(data, dict):
+                yield data
+            else:
+                msg = f"expected a JSON object, got {type(data).__name__}"
+                fail(InputError(msg, file=str(path), line=lineno))
+            continue
+        try:
+            record = model.model_validate(data)
+        except ValidationError as exc:
+            fail(InputError(_describe(exc), file=str(path), line=lineno), exc)
+            continue
+        yield record
 
 
 def read_jsonl(

