@@ -71,6 +71,9 @@ class KGJudgeConfig(Section):
     judge: Slot | None = Field(default=None, description="judge of kgjudge build's triples; none when absent")
     resolution: ResolutionConfig = Field(default_factory=ResolutionConfig)
     rag: RAGConfig = Field(default_factory=RAGConfig)
+    filter: dict[str, Any] | None = Field(
+        default=None, description="kgjudge filter's judges, rounds and selection (see kgjudge.judges.FilterConfig)"
+    )
 
 
 def resolve_env(value: str | None, *, key: str = "", file: str | None = None) -> str | None:
@@ -183,6 +186,11 @@ def parse_config(raw: Any, *, file: str | None = None) -> KGJudgeConfig:
             f"no backend named '{getattr(judge, 'backend', None)}'", file=file, key="judge.backend",
             choices=list(config.backends),
         )
+    if config.filter is not None:
+        # Its judges are registered by kgjudge.judges, which builds on this module.
+        from kgjudge.judges._filter import parse_filter_config
+
+        parse_filter_config(raw, file=file)
     return config
 
 

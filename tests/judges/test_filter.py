@@ -400,8 +400,11 @@ def test_shipped_filter_configs_validate() -> None:
     repo = Path(__file__).resolve().parents[2]
     base, config = load_filter_config(repo / "configs" / "filter" / "default.yaml")
     assert base.backends and [j.type for j in config.judges] == ["direct.v1", "meta_ranking.v1", "kg_grounded.v1"]
-    store = load_config(repo / "configs" / "filter" / "example-store.yaml").store
-    assert store is not None and store.type == "networkx.v1"
+    # The same file is an ordinary config too (kgjudge load, config validate), whose store is
+    # the graph the kg_grounded judge reads.
+    whole = load_config(repo / "configs" / "filter" / "default.yaml")
+    assert whole.store is not None and whole.store.model_dump()["path"] == config.judges[2].store["path"]
+    assert whole.filter is not None and whole.filter["rounds"] == config.rounds
 
 
 @pytest.mark.slow
