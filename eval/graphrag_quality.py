@@ -12,6 +12,8 @@ triples whose (head, relation) has a single tail in that graph: "What is the <re
   articles, whitespace); "contains" counts answers that include the gold tail.
 - citations: the share of found answers citing a retrieved fact, and of those whose cited
   facts contain the gold answer.
+- ``select_chance_exact_match``: the exact match of picking uniformly among the entities the
+  select style offers (the baseline a model must beat there).
 
 Both answer styles are run: ``generate`` (the model writes an answer citing fact labels) and
 ``select`` (the model's log-probabilities pick an entity of the context, or NOT FOUND).
@@ -82,6 +84,15 @@ def score(answers: list[Answer], asked: list[tuple[str, Triple]]) -> dict:
         for a, (_, t) in zip(answers, asked) if a in grounded
     )
     out["invalid_citations"] = sum(len(a.invalid_citations) for a in answers)
+    out["grounded"] = sum(a.grounded for a in answers)
+    # What picking uniformly among the entities the select style offers would score.
+    chance = 0.0
+    for a, g in zip(answers, gold):
+        seeds = {link.name for link in a.context.linked}
+        names = list(dict.fromkeys(n for f in a.context.facts for n in (f.triple.tail, f.triple.head)))
+        offered = {normalise(n) for n in ([n for n in names if n not in seeds] or names)}
+        chance += (1 / len(offered)) if g in offered else 0.0
+    out["select_chance_exact_match"] = round(chance / len(answers), 3)
     return out
 
 
@@ -127,7 +138,8 @@ def main() -> None:
                 result["modes"][f"{mode}/{style}"] = entry
                 print(f"{mode}/{style}: hit@1 {entry['hit@1']:.2f}, hit@5 {entry['hit@5']:.2f}, hit@all {entry['hit@all']:.2f}; "
                       f"exact match {entry['exact_match']:.2f}, contains {entry['contains']:.2f}; found {entry['found']}/"
-                      f"{entry['questions']}, citing {entry['found_and_citing']}; {entry['seconds']:.0f} s", flush=True)
+                      f"{entry['questions']}, citing {entry['found_and_citing']}, grounded {entry['grounded']}; "
+                      f"select by chance {entry['select_chance_exact_match']:.2f}; {entry['seconds']:.0f} s", flush=True)
     result["usage"] = llm.usage.model_dump()
     write_result(args.out, result)
 

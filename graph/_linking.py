@@ -16,6 +16,7 @@ only of question words ("what", "is", "the") are never mentions.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -65,7 +66,7 @@ class VectorCache:
         self._dirty = False
         if path is not None and path.is_file():
             with self.np.load(path, allow_pickle=False) as data:
-                texts, vectors = data["texts"].tolist(), data["vectors"]
+                texts, vectors = json.loads(str(data["texts"])), data["vectors"]
             self.rows = {t: i for i, t in enumerate(texts)}
             self._blocks = [vectors]
 
@@ -106,7 +107,8 @@ class VectorCache:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         texts = sorted(self.rows, key=self.rows.__getitem__)
         tmp = self.path.with_name(self.path.name + ".tmp.npz")
-        self.np.savez(tmp, texts=self.np.array(texts, dtype=str), vectors=self.matrix)
+        # Texts as one JSON string: numpy's fixed-width strings would drop trailing NULs.
+        self.np.savez(tmp, texts=self.np.array(json.dumps(texts)), vectors=self.matrix)
         tmp.replace(self.path)
         self._dirty = False
 

@@ -528,6 +528,7 @@ class GraphRAG:
         for i, context in enumerate(contexts):
             seeds = {link.name for link in context.linked}
             names = list(dict.fromkeys(n for f in context.facts for n in (f.triple.tail, f.triple.head)))
+            names = [n for n in names if n != NOT_FOUND]
             offered = [n for n in names if n not in seeds] or names
             if offered:
                 todo.append((i, offered[: self.config.max_candidates]))

@@ -296,3 +296,22 @@ def test_select_style_picks_an_entity_of_the_context_or_not_found(store: GraphSt
     refusing, _ = fake_llm(choice_logprobs={**scores, "NOT FOUND": 0.0})
     answer = GraphRAG(store, refusing, config).query("Where was Marie Curie born?")
     assert not answer.found and answer.answer.startswith("Nothing found") and answer.citations == []
+
+
+def test_embeddings_are_kept_on_disk_and_reused(tmp_path: Path) -> None:
+    from kgjudge.graph import VectorCache
+
+    calls: list[list[str]] = []
+
+    def embed(texts):
+        calls.append(list(texts))
+        return [[float(len(t)), 1.0] for t in texts]
+
+    names = ["Marie Curie", "trailing nul\x00", 'quote " and\nnewline']
+    cache = VectorCache(embed, tmp_path / "embeddings.npz")
+    first = cache.get(names).tolist()
+    cache.save()
+    again = VectorCache(embed, tmp_path / "embeddings.npz")
+    assert again.get(names).tolist() == first and len(calls) == 1
+    again.get(["Warsaw"])
+    assert calls[-1] == ["Warsaw"]
