@@ -105,6 +105,8 @@ def main() -> None:
     parser.add_argument("--modes", default="local,global")
     parser.add_argument("--styles", default="generate,select", help="answer styles (rag.answer_style) to run")
     parser.add_argument("--backend", default="hf.v1", help="hf.v1 (the packaged SmolLM2) or fake.v1 (smoke runs)")
+    parser.add_argument("--answer-prompt", default=None, help="rag.answer_prompt (the config default if omitted)")
+    parser.add_argument("--select-calibration", default=None, choices=["none", "pmi"])
     parser.add_argument("--no-embeddings", action="store_true")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="eval/results/graphrag_quality.json")
@@ -116,6 +118,10 @@ def main() -> None:
     slot = {"type": args.backend, "batch_size": 8} if args.backend == "hf.v1" else {"type": args.backend}
     llm = build_llm(slot, cache={"enabled": True})
     config = RAGConfig.model_validate({"linking": {"embeddings": not args.no_embeddings}})
+    if args.answer_prompt:
+        config = config.model_copy(update={"answer_prompt": args.answer_prompt})
+    if args.select_calibration:
+        config = config.model_copy(update={"select_calibration": args.select_calibration})
     result: dict = {"benchmark": "graphrag_quality", "backend": llm.backend.fingerprint(), "documents": len(docs),
                     "triples": len(triples), "seed": args.seed, "modes": {}}
     with build_store({"type": "networkx.v1"}) as store:

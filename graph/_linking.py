@@ -6,7 +6,8 @@ Three ways a mention (a run of up to ``max_ngram`` words of the question, compar
 1. ``exact``/``alias``: the mention is the entity's name or one of its aliases (from entity
    resolution) — score 1.0 for a name, 0.95 for an alias;
 2. ``fuzzy``: rapidfuzz ``ratio`` of the mention (of at most four words and four characters)
-   and a name or alias reaches ``fuzzy_threshold`` (misspellings) — score ``0.9 * ratio / 100``;
+   and a name or alias that starts with the same letter reaches ``fuzzy_threshold``
+   (misspellings) — score ``0.9 * ratio / 100``;
 3. ``embedding``: only when nothing matched by spelling, the cosine similarity of the
    mention's and a name's all-MiniLM-L6-v2 embeddings reaches ``embedding_threshold``.
 
@@ -200,8 +201,10 @@ class EntityIndex:
         cutoff = self.config.fuzzy_threshold
         matrix = process.cdist([s[2] for s in spans], self.keys, scorer=fuzz.ratio, score_cutoff=cutoff, dtype=np.uint8)
         for row, (start, end, text) in zip(matrix, spans):
-            cols = np.nonzero(row)[0]
-            if not len(cols):
+            # Misspellings seldom touch the first letter; requiring it keeps question words
+            # ("instance") from matching names that differ there ("distance").
+            cols = [c for c in np.nonzero(row)[0].tolist() if self.keys[c][:1] == text[:1]]
+            if not cols:
                 continue
             top = int(row[cols].max())
             hits = [

@@ -532,25 +532,41 @@ class GraphRAG:
             offered = [n for n in names if n not in seeds] or names
             if offered:
                 todo.append((i, offered[: self.config.max_candidates]))
-        requests = [
-            LLMRequest.chat(render(self.config.select_prompt, context=contexts[i].text, question=contexts[i].question),
-                            choices=[*names, NOT_FOUND], adapter=self.config.adapter)
-            for i, names in todo
-        ]
-        scored = dict(zip([i for i, _ in todo], self.llm.score_choices_sync(requests) if requests else []))
+        prompts = [render(self.config.select_prompt, context=contexts[i].text, question=contexts[i].question)
+                   for i, _ in todo]
+        requests = [LLMRequest.chat(p, choices=[*names, NOT_FOUND], adapter=self.config.adapter)
+                    for p, (_, names) in zip(prompts, todo)]
+        if self.config.select_calibration == "pmi":
+            # The same choices after a prompt without facts or question: their prior, which is
+            # subtracted so that short or frequent names do not win for their form alone.
+            empty = render(self.config.select_prompt, context="(none)", question="(none)")
+            requests += [LLMRequest.chat(empty, choices=[*names, NOT_FOUND], adapter=self.config.adapter)
+                         for _, names in todo]
+        results = self.llm.score_choices_sync(requests) if requests else []
+        scored: dict[int, tuple[list[str], list[float]]] = {}
+        for n, (i, _) in enumerate(todo):
+            conditional = results[n]
+            values = list(conditional.logprobs)
+            if self.config.select_calibration == "pmi":
+                values = [a - b for a, b in zip(values, results[len(todo) + n].logprobs)]
+            scored[i] = (conditional.choices, values)
         answers = []
         for i, context in enumerate(contexts):
             if i not in scored:
                 answers.append(self._nothing(context))
                 continue
-            scores = scored[i]
-            raw = json.dumps(dict(zip(scores.choices, (round(p, 4) for p in scores.probs))), ensure_ascii=False)
-            if scores.best == NOT_FOUND:
+            choices, values = scored[i]
+            top = max(values)
+            weights = [math.exp(v - top) for v in values]
+            probs = [w / sum(weights) for w in weights]
+            best = choices[values.index(top)]
+            raw = json.dumps(dict(zip(choices, (round(p, 4) for p in probs))), ensure_ascii=False)
+            if best == NOT_FOUND:
                 answers.append(Answer(question=context.question, mode=context.mode, found=False, raw=raw, context=context,
                                       answer="Nothing found: the model chose NOT FOUND over every entity of the facts."))
                 continue
-            citations = [self._cite(f, "matched") for f in context.facts if scores.best in (f.triple.head, f.triple.tail)]
-            answers.append(Answer(question=context.question, mode=context.mode, found=True, answer=scores.best, raw=raw,
+            citations = [self._cite(f, "matched") for f in context.facts if best in (f.triple.head, f.triple.tail)]
+            answers.append(Answer(question=context.question, mode=context.mode, found=True, answer=best, raw=raw,
                                   context=context, citations=citations, grounded=bool(citations)))
         return answers
 

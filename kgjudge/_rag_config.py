@@ -71,6 +71,11 @@ class RAGConfig(Section):
         "cannot answer outside the facts (suits small models)",
     )
     select_prompt: str = "graphrag_select.v1"
+    select_calibration: Literal["none", "pmi"] = Field(
+        default="pmi",
+        description="pmi: subtract each choice's log-probability after a prompt without facts or "
+        "question (one more scoring call per question)",
+    )
     max_candidates: int = Field(default=20, ge=1, description="select: entities of the context offered")
     answer_prompt: str = "graphrag_answer.v1"
     map_prompt: str = "graphrag_map.v1"

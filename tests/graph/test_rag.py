@@ -85,6 +85,9 @@ def test_linking_names_aliases_misspellings_and_question_words(store: GraphStore
     # The longest mention wins: "Pierre Curie" is not also linked as a fuzzy "Marie Curie".
     assert [x.name for x in index.link("Who is Pierre Curie?")] == ["Pierre Curie"]
     assert index.link("What is the name of the one who was there?") == []
+    # A question word one letter away from a name is not a misspelling of it.
+    other = EntityIndex([Entity(name="distance"), Entity(name="Melville Glacier")], LinkingConfig(embeddings=False))
+    assert [x.name for x in other.link("What is the instance of of Melville Glacier?")] == ["Melville Glacier"]
     assert index.link("Tell me about Atlantis") == []
 
 
@@ -285,7 +288,7 @@ def test_every_store_gives_the_same_context_and_communities(store: GraphStore, o
 def test_select_style_picks_an_entity_of_the_context_or_not_found(store: GraphStore) -> None:
     scores = {"Warsaw": -0.1, "Berlin": -3.0, "Nobel Prize in Physics": -4.0, "Pierre Curie": -4.0, "NOT FOUND": -5.0}
     llm, backend = fake_llm(choice_logprobs=scores)
-    config = NO_EMBEDDINGS.model_copy(update={"answer_style": "select"})
+    config = NO_EMBEDDINGS.model_copy(update={"answer_style": "select", "select_calibration": "none"})
     answer = GraphRAG(store, llm, config).query("Where was Marie Curie born?")
     assert answer.found and answer.answer == "Warsaw" and answer.grounded
     assert [(c.tail, c.source) for c in answer.citations] == [("Warsaw", "matched")]
@@ -315,3 +318,17 @@ def test_embeddings_are_kept_on_disk_and_reused(tmp_path: Path) -> None:
     assert again.get(names).tolist() == first and len(calls) == 1
     again.get(["Warsaw"])
     assert calls[-1] == ["Warsaw"]
+
+
+def test_select_with_pmi_calibration_scores_the_choices_twice(store: GraphStore) -> None:
+    llm, backend = fake_llm()
+    config = NO_EMBEDDINGS.model_copy(update={"answer_style": "select"})
+    assert config.select_calibration == "pmi"
+    answers = GraphRAG(store, llm, config).query_many(["Where was Marie Curie born?", "What flows through Paris?"])
+    assert len(backend.calls) == 4 and all(op == "score" for op, _ in backend.calls)
+    # The second pair of requests shows neither facts nor question.
+    assert all("Marie Curie" not in prompt_of(r) and "(none)" in prompt_of(r) for _, r in backend.calls[2:])
+    for answer in answers:
+        probs = json.loads(answer.raw)
+        assert abs(sum(probs.values()) - 1) < 1e-3
+        assert answer.found == (answer.answer in probs)
