@@ -96,6 +96,25 @@ def score(answers: list[Answer], asked: list[tuple[str, Triple]]) -> dict:
     return out
 
 
+def retrieval_only(triples: list[Triple], asked: list[tuple[str, Triple]], args: argparse.Namespace) -> None:
+    config = RAGConfig.model_validate({"linking": {"embeddings": not args.no_embeddings}})
+    with build_store({"type": "networkx.v1"}) as store:
+        store.upsert(triples)
+        rag = GraphRAG(store, None, config)
+        started = time.perf_counter()
+        contexts = [rag.retrieve(q) for q, _ in asked]
+        seconds = time.perf_counter() - started
+    entry: dict = {"questions": len(asked), "seconds": round(seconds, 1)}
+    for k in (*KS, None):
+        hits = sum(c.answer_in_context(t.tail, k) for c, (_, t) in zip(contexts, asked))
+        entry[f"hit@{k or 'all'}"] = round(hits / len(asked), 3)
+    entry["nothing_retrieved"] = sum(c.nothing_found is not None for c in contexts)
+    entry["mean_context_facts"] = round(sum(len(c.facts) for c in contexts) / len(asked), 1)
+    print(f"local retrieval over {len(triples)} triples: " + ", ".join(f"{k} {v}" for k, v in entry.items()), flush=True)
+    write_result(args.out, {"benchmark": "graphrag_retrieval_quality", "documents": args.documents,
+                            "triples": len(triples), "seed": args.seed, "local": entry})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=DATA)
@@ -107,6 +126,8 @@ def main() -> None:
     parser.add_argument("--backend", default="hf.v1", help="hf.v1 (the packaged SmolLM2) or fake.v1 (smoke runs)")
     parser.add_argument("--answer-prompt", default=None, help="rag.answer_prompt (the config default if omitted)")
     parser.add_argument("--select-calibration", default=None, choices=["none", "pmi"])
+    parser.add_argument("--retrieval-only", action="store_true",
+                        help="local retrieval hit@k only: no model, no communities (for larger graphs)")
     parser.add_argument("--no-embeddings", action="store_true")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="eval/results/graphrag_quality.json")
@@ -116,6 +137,9 @@ def main() -> None:
     triples = [Triple(head=h, relation=r, tail=t, document_id=d.id, origin="gold") for d in docs for h, r, t in d.triples]
     asked = questions_of(triples, args.questions, args.seed)
     slot = {"type": args.backend, "batch_size": 8} if args.backend == "hf.v1" else {"type": args.backend}
+    if args.retrieval_only:
+        retrieval_only(triples, asked, args)
+        return
     llm = build_llm(slot, cache={"enabled": True})
     config = RAGConfig.model_validate({"linking": {"embeddings": not args.no_embeddings}})
     if args.answer_prompt:

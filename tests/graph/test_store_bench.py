@@ -91,3 +91,6 @@ def test_graphrag_quality_script_runs_with_the_fake_backend(tmp_path: Path) -> N
         assert entry["hit@1"] <= entry["hit@5"] <= entry["hit@all"]
     # Each question names its head exactly, so local retrieval always holds the answer.
     assert data["modes"]["local/generate"]["hit@all"] == 1.0
+    retrieval = bench("graphrag_quality", tmp_path, "--retrieval-only", "--documents", "15", "--questions", "6",
+                      "--no-embeddings", "--data", str(data_dir))
+    assert retrieval["local"]["hit@all"] == 1.0 and retrieval["local"]["questions"] >= 1
