@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field
 
-from kgjudge._errors import StoreError
+from kgjudge._errors import KGJudgeError, StoreError
 from kgjudge._extras import require
 from kgjudge._jsonl import iter_jsonl, write_jsonl
 from kgjudge._prompts import render
@@ -115,10 +116,14 @@ class CommunityIndex:
         self.communities: list[Community] = []
         self.fingerprint: dict[str, Any] = {}
         if path is not None and (path / "communities.jsonl").is_file():
-            meta = json.loads((path / "communities.meta.json").read_text(encoding="utf-8"))
-            if meta.get("version") == INDEX_VERSION:
-                self.fingerprint = meta.get("fingerprint", {})
-                self.communities = list(iter_jsonl(path / "communities.jsonl", Community))
+            try:
+                meta = json.loads((path / "communities.meta.json").read_text(encoding="utf-8"))
+                if meta.get("version") == INDEX_VERSION:
+                    communities = list(iter_jsonl(path / "communities.jsonl", Community))
+                    self.fingerprint, self.communities = meta.get("fingerprint", {}), communities
+            except (OSError, ValueError, AttributeError, KGJudgeError) as exc:
+                # Summaries are derived data: an unreadable index is rebuilt on the next update.
+                warnings.warn(f"ignoring the unreadable community index in {path}: {exc}", stacklevel=2)
 
     def by_id(self) -> dict[str, Community]:
         return {c.id: c for c in self.communities}

@@ -18,6 +18,8 @@ only of question words ("what", "is", "the") are never mentions.
 from __future__ import annotations
 
 import json
+import warnings
+import zipfile
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -66,10 +68,17 @@ class VectorCache:
         self._matrix: Any = None
         self._dirty = False
         if path is not None and path.is_file():
-            with self.np.load(path, allow_pickle=False) as data:
-                texts, vectors = json.loads(str(data["texts"])), data["vectors"]
-            self.rows = {t: i for i, t in enumerate(texts)}
-            self._blocks = [vectors]
+            try:
+                with self.np.load(path, allow_pickle=False) as data:
+                    texts, vectors = json.loads(str(data["texts"])), data["vectors"]
+                if not isinstance(texts, list) or len(texts) != len(vectors):
+                    raise ValueError(f"{len(texts)} texts for {len(vectors)} vectors")
+            except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+                # A cache: an unreadable file is recomputed (and replaced on save), not fatal.
+                warnings.warn(f"ignoring the unreadable embeddings file {path}: {exc}", stacklevel=2)
+            else:
+                self.rows = {t: i for i, t in enumerate(texts)}
+                self._blocks = [vectors]
 
     @property
     def matrix(self) -> Any:

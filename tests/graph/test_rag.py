@@ -332,3 +332,22 @@ def test_select_with_pmi_calibration_scores_the_choices_twice(store: GraphStore)
         probs = json.loads(answer.raw)
         assert abs(sum(probs.values()) - 1) < 1e-3
         assert answer.found == (answer.answer in probs)
+
+
+def test_unreadable_index_files_are_rebuilt_not_fatal(store: GraphStore, tmp_path: Path) -> None:
+    from kgjudge.graph import VectorCache
+
+    (tmp_path / "embeddings.npz").write_bytes(b"not a zip file")
+    (tmp_path / "communities.jsonl").write_text('{"id": "broken"\n')
+    (tmp_path / "communities.meta.json").write_text("{}")
+    with pytest.warns(UserWarning, match="unreadable embeddings"):
+        cache = VectorCache(lambda texts: [[1.0, 0.0] for _ in texts], tmp_path / "embeddings.npz")
+    cache.get(["Warsaw"])
+    cache.save()
+    assert VectorCache(lambda texts: [], tmp_path / "embeddings.npz").rows == {"Warsaw": 0}
+
+    (tmp_path / "communities.meta.json").write_text('{"version": 1}')
+    llm, backend = fake_llm(summariser)
+    with pytest.warns(UserWarning, match="unreadable community index"):
+        rag = GraphRAG(store, llm, NO_EMBEDDINGS, index_dir=tmp_path)
+    assert rag.update_communities().summarised == 2 and len(backend.calls) == 2
