@@ -651,17 +651,19 @@ def open_graphrag(
     from kgjudge._config import default_config, parse_config
     from kgjudge._jsonl import iter_jsonl
     from kgjudge._records import Document, stable_id
+    from kgjudge._run_folder import MANIFEST, RunFolder
     from kgjudge.graph._base import build_store
 
     documents: dict[str, str | None] = {}
     build_config = None
     if out is not None:
         out = Path(out)
-        manifest = out / "manifest.json"
-        if not manifest.is_file():
-            raise InputError("not a kgjudge build output (manifest.json is missing)", file=str(out))
+        manifest = out / MANIFEST
         try:
-            build_config = parse_config(json.loads(manifest.read_text(encoding="utf-8"))["config"], file=str(manifest))
+            found = RunFolder(out, "build").manifest()
+            if found is None:
+                raise InputError("not a kgjudge build output (manifest.json is missing)", file=str(out))
+            build_config = parse_config(found["config"], file=str(manifest))
         except (ValueError, KeyError) as exc:
             raise InputError(f"unreadable build manifest: {exc}", file=str(manifest)) from exc
         if (out / "documents.jsonl").is_file():

@@ -50,6 +50,7 @@ from kgjudge._errors import ConfigError, KGJudgeError
 from kgjudge._extras import require
 from kgjudge._jsonl import iter_jsonl, write_jsonl
 from kgjudge._records import FilterDecision, InstructionExample, Judgement
+from kgjudge._run_folder import RunFolder
 from kgjudge.llm import LLM, LLMBackend, Usage, build_backend, build_cache
 from kgjudge.judges._filter_inputs import InputFormat, LoadedExamples, load_examples, query_of, response_of
 from kgjudge.judges._filter_judges import FilterJudge, MetaRankingFilter, build_filter_judge, filter_judges
@@ -228,6 +229,7 @@ class Filter:
         self.base = base
         self.config = config
         self.out = Path(out)
+        self.folder = RunFolder(self.out, "filter run")
         self.restart = restart
         self.progress = progress
         self.given_backends = backends or {}
@@ -266,25 +268,15 @@ class Filter:
     def _prepare(self, loaded: LoadedExamples, input_hash: str) -> tuple[set[tuple[int, str]], dict[int, float]]:
         """Check the folder; drop uncommitted decisions; return the committed (round, example)
         pairs and the seconds already spent per round."""
-        self.out.mkdir(parents=True, exist_ok=True)
-        manifest = self.out / "manifest.json"
-        if self.restart:
-            for name in ("decisions.jsonl", "progress.jsonl", "manifest.json"):
-                (self.out / name).unlink(missing_ok=True)
-        elif manifest.is_file():
-            old = json.loads(manifest.read_text())
-            if old.get("config_hash") != self._config_hash() or old.get("input_hash") != input_hash:
-                raise ConfigError(f"{self.out} holds a filter run of other inputs or another config; "
-                                  "use --restart to discard it, or another --out")
+        self.folder.claim(config_hash=self._config_hash(), input_hash=input_hash, restart=self.restart,
+                          outputs=["decisions.jsonl"])
         self._write_manifest(input_hash, finished=False)
         write_jsonl(self.out / "rejects.jsonl", loaded.rejects)
         done: set[tuple[int, str]] = set()
         seconds: dict[int, float] = defaultdict(float)
-        progress = self.out / "progress.jsonl"
-        if progress.is_file():
-            for line in iter_jsonl(progress, errors=[]):  # a torn last line is a batch not done
-                done.update((line["round"], e) for e in line["examples"])
-                seconds[line["round"]] += line.get("seconds", 0.0)
+        for line in self.folder.committed():
+            done.update((line["round"], e) for e in line["examples"])
+            seconds[line["round"]] += line.get("seconds", 0.0)
         path = self.out / "decisions.jsonl"
         if path.is_file():
             kept = [d for d in iter_jsonl(path, FilterDecision, errors=[]) if (d.round, d.example_id) in done]  # type: ignore[union-attr]
@@ -298,9 +290,7 @@ class Filter:
             "kgjudge": __version__, "finished": finished, "config_hash": self._config_hash(),
             "input_hash": input_hash, "filter": self.config.model_dump(mode="json"),
         }
-        tmp = self.out / ".manifest.json.tmp"
-        tmp.write_text(json.dumps(data, indent=2))
-        os.replace(tmp, self.out / "manifest.json")
+        self.folder.write_manifest(data)
 
     def _decisions(self) -> dict[int, dict[str, FilterDecision]]:
         by_round: dict[int, dict[str, FilterDecision]] = defaultdict(dict)
@@ -392,7 +382,7 @@ class Filter:
     def _commit(self, decisions: list[FilterDecision], r: int, seconds: float, usage: Usage) -> None:
         write_jsonl(self.out / "decisions.jsonl", decisions, append=True)
         line = {"round": r, "examples": [d.example_id for d in decisions], "seconds": seconds, "usage": usage.model_dump()}
-        write_jsonl(self.out / "progress.jsonl", [line], append=True)
+        self.folder.commit(line)
 
     # -- run -----------------------------------------------------------------------------------
 
@@ -475,8 +465,7 @@ class Filter:
         self._write_parquet("rejected.parquet", [(examples[r[FIELD]["id"]], r) for r in rejected_rows])
         rounds = [self._round_stats(r, decisions[r], thresholds.get(r), added.get(r, 0), seconds.get(r, 0.0)) for r in sorted(decisions)]
         usage = Usage()
-        progress = self.out / "progress.jsonl"
-        for line in iter_jsonl(progress, errors=[]) if progress.is_file() else []:
+        for line in self.folder.committed():
             usage.add(Usage.model_validate(line.get("usage", {})))
         summary = FilterSummary(
             out=str(self.out), inputs=loaded.total, malformed=len(loaded.rejects), examples=len(loaded.examples),

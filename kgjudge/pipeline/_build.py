@@ -41,6 +41,7 @@ from kgjudge._extras import require
 from kgjudge._inputs import LoadedInputs, load_documents
 from kgjudge._jsonl import iter_jsonl, write_jsonl
 from kgjudge._records import Document
+from kgjudge._run_folder import RunFolder
 from kgjudge.llm import Usage
 from kgjudge.pipeline._batch import BatchResult, StageRunner
 
@@ -135,6 +136,7 @@ class Build:
         self.config = config
         self.backends = backends
         self.out = Path(out)
+        self.folder = RunFolder(self.out, "build")
         self.engine = engine
         self.workers = workers
         self.restart = restart
@@ -145,27 +147,15 @@ class Build:
     def _prepare(self, loaded: LoadedInputs, input_hash: str) -> tuple[set[str], set[str]]:
         """Check the folder belongs to this config and inputs; return the finished documents and
         those an interrupted batch left partial records of."""
-        self.out.mkdir(parents=True, exist_ok=True)
-        manifest = self.out / "manifest.json"
-        if self.restart:
-            for name in [*STAGE_FILES.values(), "rejected.jsonl", "progress.jsonl", "manifest.json"]:
-                (self.out / name).unlink(missing_ok=True)
-        elif manifest.is_file():
-            old = json.loads(manifest.read_text())
-            if old.get("config_hash") != _config_hash(self.config) or old.get("input_hash") != input_hash:
-                raise ConfigError(
-                    f"{self.out} holds a build of other inputs or another config; "
-                    "use --restart to discard it, or another --out"
-                )
+        self.folder.claim(config_hash=_config_hash(self.config), input_hash=input_hash, restart=self.restart,
+                          outputs=[*STAGE_FILES.values(), "rejected.jsonl"])
         self._write_manifest(input_hash, finished=False)
         write_jsonl(self.out / "rejects.jsonl", loaded.rejects)
         if loaded.gold:
             write_jsonl(self.out / "gold.jsonl", loaded.gold)
         done: set[str] = set()
-        progress = self.out / "progress.jsonl"
-        if progress.is_file():
-            for line in iter_jsonl(progress, errors=[]):  # a torn last line is a batch not done
-                done.update(line["documents"])
+        for line in self.folder.committed():
+            done.update(line["documents"])
         partial: set[str] = set()
         for name in [*STAGE_FILES.values(), "rejected.jsonl"]:
             path = self.out / name
@@ -202,7 +192,7 @@ class Build:
         kept = {t.id for t in result.triples}
         self.store.upsert(result.triples, [j.judgement for j in result.judged if j.triple.id in kept])
         line = {"documents": result.document_ids, "usage": {k: v.model_dump() for k, v in result.usage.items()}}
-        write_jsonl(self.out / "progress.jsonl", [line], append=True)
+        self.folder.commit(line)
 
     def _write_manifest(self, input_hash: str, *, finished: bool, summary: BuildSummary | None = None) -> None:
         from kgjudge import __version__
@@ -223,9 +213,7 @@ class Build:
         }
         if summary is not None:
             data["summary"] = summary.model_dump(mode="json")
-        tmp = self.out / ".manifest.json.tmp"
-        tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False))
-        os.replace(tmp, self.out / "manifest.json")
+        self.folder.write_manifest(data)
 
     def _config_dict(self) -> dict[str, Any]:
         data = self.config.model_dump(mode="json")
@@ -318,7 +306,7 @@ class Build:
 
         triples = read("triples.jsonl")
         usage: dict[str, Usage] = {}
-        for line in read("progress.jsonl"):
+        for line in self.folder.committed():
             for stage, counts in line.get("usage", {}).items():
                 usage.setdefault(stage, Usage()).add(Usage.model_validate(counts))
         relations = Counter(t["relation"] for t in triples)

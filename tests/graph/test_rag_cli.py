@@ -78,6 +78,10 @@ def test_communities_cli_and_global_query(tmp_path: Path) -> None:
 def test_query_cli_errors_name_what_is_wrong(tmp_path: Path) -> None:
     code, _, err = run("query", "Where?", "--out", str(tmp_path))
     assert code == 2 and "manifest.json is missing" in err and str(tmp_path) in err
+    for text in ('{"config": ', '{"finished": true}'):
+        (tmp_path / "manifest.json").write_text(text)
+        code, _, err = run("query", "Where?", "--out", str(tmp_path))
+        assert code == 2 and "unreadable build manifest" in err and str(tmp_path / "manifest.json") in err
     build_output(tmp_path / "out", {"type": "fake.v1"})
     code, _, err = run("query", "Where?", "--out", str(tmp_path / "out"), "--mode", "sideways")
     assert code == 2 and "--mode must be local or global" in err
