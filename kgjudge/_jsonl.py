@@ -113,6 +113,14 @@ def _dump(record: BaseModel | dict[str, Any]) -> str:
     return json.dumps(record, ensure_ascii=False)
 
 
+def _ends_without_newline(path: Path) -> bool:
+    if not path.is_file() or path.stat().st_size == 0:
+        return False
+    with path.open("rb") as handle:
+        handle.seek(-1, os.SEEK_END)
+        return handle.read(1) != b"\n"
+
+
 def write_jsonl(
     path: str | os.PathLike[str],
     records: Iterable[BaseModel | dict[str, Any]],
@@ -129,7 +137,12 @@ def write_jsonl(
     path.parent.mkdir(parents=True, exist_ok=True)
     target = path if append else path.with_name(f".{path.name}.tmp-{os.getpid()}")
     count = 0
+    torn = append and _ends_without_newline(path)
     with target.open("a" if append else "w", encoding="utf-8") as handle:
+        if torn:
+            # A write cut off mid-line: end that line, so it stays one bad line on its own
+            # instead of swallowing the first record appended now.
+            handle.write("\n")
         for record in records:
             handle.write(_dump(record) + "\n")
             count += 1

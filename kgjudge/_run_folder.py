@@ -63,6 +63,12 @@ class RunFolder:
                 f"{self.out} holds a {self.what} of other inputs or another config; "
                 "use --restart to discard it, or another --out"
             )
+        path = self.out / PROGRESS
+        if path.is_file():
+            errors: list[Any] = []
+            lines = list(iter_jsonl(path, errors=errors))
+            if errors:  # a torn line of an interrupted commit: that batch is redone
+                write_jsonl(path, lines)
 
     def write_manifest(self, data: dict[str, Any]) -> None:
         """Replace the manifest atomically (a reader never sees half of it)."""

@@ -1,0 +1,37 @@
+"""The output folder of resumable runs: ownership, commits, and torn lines after a crash."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kgjudge import ConfigError, read_jsonl, write_jsonl
+from kgjudge._run_folder import RunFolder
+
+
+def test_a_torn_progress_line_is_dropped_and_later_commits_survive(tmp_path: Path) -> None:
+    folder = RunFolder(tmp_path / "out", "build")
+    folder.claim(config_hash="c", input_hash="i", restart=False, outputs=[])
+    folder.write_manifest({"config_hash": "c", "input_hash": "i"})
+    folder.commit({"documents": ["d1"]})
+    with (tmp_path / "out" / "progress.jsonl").open("a") as handle:
+        handle.write('{"documents": ["d2"')  # killed mid-write
+    folder.claim(config_hash="c", input_hash="i", restart=False, outputs=[])
+    assert (tmp_path / "out" / "progress.jsonl").read_text() == '{"documents": ["d1"]}\n'
+    folder.commit({"documents": ["d2"]})
+    assert folder.committed() == [{"documents": ["d1"]}, {"documents": ["d2"]}]
+
+    with pytest.raises(ConfigError, match="holds a build of other inputs or another config"):
+        folder.claim(config_hash="other", input_hash="i", restart=False, outputs=[])
+    folder.claim(config_hash="other", input_hash="i", restart=True, outputs=[])
+    assert folder.committed() == [] and folder.manifest() is None
+
+
+def test_appending_after_a_torn_line_keeps_the_new_record(tmp_path: Path) -> None:
+    path = tmp_path / "records.jsonl"
+    path.write_text('{"a": 1}\n{"a": 2, "b"')
+    write_jsonl(path, [{"a": 3}], append=True)
+    errors: list = []
+    assert read_jsonl(path, errors=errors) == [{"a": 1}, {"a": 3}]
+    assert len(errors) == 1 and errors[0].line == 2
