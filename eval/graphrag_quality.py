@@ -35,7 +35,7 @@ from _bench_common import write_result
 
 from kgjudge import Triple
 from kgjudge._rag_config import RAGConfig
-from kgjudge.graph import Answer, GraphRAG, build_store
+from kgjudge.graph import Answer, GraphRAG, build_store, select_candidates
 from kgjudge.judges import load_text_graph_pair, load_train_config, split_of
 from kgjudge.llm import build_llm, resolve_adapter
 
@@ -88,9 +88,7 @@ def score(answers: list[Answer], asked: list[tuple[str, Triple]]) -> dict:
     # What picking uniformly among the entities the select style offers would score.
     chance = 0.0
     for a, g in zip(answers, gold):
-        seeds = {link.name for link in a.context.linked}
-        names = list(dict.fromkeys(n for f in a.context.facts for n in (f.triple.tail, f.triple.head)))
-        offered = {normalise(n) for n in ([n for n in names if n not in seeds] or names)}
+        offered = {normalise(n) for n in select_candidates(a.context, RAGConfig().max_candidates)}
         chance += (1 / len(offered)) if g in offered else 0.0
     out["select_chance_exact_match"] = round(chance / len(answers), 3)
     return out

@@ -235,22 +235,13 @@ class GraphRAG:
         return report
 
     def _summarise(self, groups: list[list[StoredTriple]]) -> list[tuple[str | None, str]]:
-        from kgjudge.llm import LLMRequest
-
         cfg = self.config
-        requests = [
-            LLMRequest.chat(summary_prompt(facts, cfg.communities.summary_prompt), max_tokens=cfg.communities.summary_max_tokens,
-                            temperature=0.0, adapter=cfg.adapter)
-            for facts in groups
-        ]
+        prompts = [summary_prompt(facts, cfg.communities.summary_prompt) for facts in groups]
         out: list[tuple[str | None, str]] = []
-        for result in self.llm.generate_sync(requests, return_exceptions=True):
-            if isinstance(result, KGJudgeError):
-                out.append((None, str(result)))
-            elif not result.text.strip():
-                out.append((None, "the model returned an empty summary"))
-            else:
-                out.append((result.text.strip(), ""))
+        for text, error in self._generate(prompts, cfg.communities.summary_max_tokens):
+            if text is not None and not text.strip():
+                text, error = None, "the model returned an empty summary"
+            out.append((text.strip() if text is not None else None, error))
         return out
 
     def close(self) -> None:
@@ -466,18 +457,17 @@ class GraphRAG:
             return self._answer_local(contexts)
         return self._answer_global(contexts)
 
-    def _request(self, prompt: str) -> Any:
+    def _generate(self, prompts: list[str], max_tokens: int | None = None) -> list[tuple[str | None, str]]:
+        """(text or None, error) per prompt, greedy, ``answer_max_tokens`` unless given; one
+        failed request does not fail the others."""
         from kgjudge.llm import LLMRequest
 
-        return LLMRequest.chat(prompt, max_tokens=self.config.answer_max_tokens, temperature=0.0,
-                               adapter=self.config.adapter)
-
-    def _generate(self, prompts: list[str]) -> list[tuple[str | None, str]]:
-        """(text or None, error) per prompt; one failed request does not fail the others."""
         if not prompts:
             return []
+        requests = [LLMRequest.chat(p, max_tokens=max_tokens or self.config.answer_max_tokens, temperature=0.0,
+                                    adapter=self.config.adapter) for p in prompts]
         out: list[tuple[str | None, str]] = []
-        for result in self.llm.generate_sync([self._request(p) for p in prompts], return_exceptions=True):
+        for result in self.llm.generate_sync(requests, return_exceptions=True):
             out.append((None, str(result)) if isinstance(result, KGJudgeError) else (result.text, ""))
         return out
 
@@ -522,16 +512,9 @@ class GraphRAG:
         return answers
 
     def _answer_select(self, contexts: list[RetrievedContext]) -> list[Answer]:
-        from kgjudge.llm import LLMRequest
+        from kgjudge.llm import ChoiceScores, LLMRequest
 
-        todo: list[tuple[int, list[str]]] = []
-        for i, context in enumerate(contexts):
-            seeds = {link.name for link in context.linked}
-            names = list(dict.fromkeys(n for f in context.facts for n in (f.triple.tail, f.triple.head)))
-            names = [n for n in names if n != NOT_FOUND]
-            offered = [n for n in names if n not in seeds] or names
-            if offered:
-                todo.append((i, offered[: self.config.max_candidates]))
+        todo = [(i, names) for i, c in enumerate(contexts) if (names := select_candidates(c, self.config.max_candidates))]
         prompts = [render(self.config.select_prompt, context=contexts[i].text, question=contexts[i].question)
                    for i, _ in todo]
         requests = [LLMRequest.chat(p, choices=[*names, NOT_FOUND], adapter=self.config.adapter)
@@ -543,24 +526,21 @@ class GraphRAG:
             requests += [LLMRequest.chat(empty, choices=[*names, NOT_FOUND], adapter=self.config.adapter)
                          for _, names in todo]
         results = self.llm.score_choices_sync(requests) if requests else []
-        scored: dict[int, tuple[list[str], list[float]]] = {}
+        scored: dict[int, ChoiceScores] = {}
         for n, (i, _) in enumerate(todo):
-            conditional = results[n]
-            values = list(conditional.logprobs)
+            scores = results[n]
             if self.config.select_calibration == "pmi":
-                values = [a - b for a, b in zip(values, results[len(todo) + n].logprobs)]
-            scored[i] = (conditional.choices, values)
+                prior = results[len(todo) + n].logprobs
+                scores = ChoiceScores(choices=scores.choices, logprobs=[a - b for a, b in zip(scores.logprobs, prior)])
+            scored[i] = scores
         answers = []
         for i, context in enumerate(contexts):
             if i not in scored:
                 answers.append(self._nothing(context))
                 continue
-            choices, values = scored[i]
-            top = max(values)
-            weights = [math.exp(v - top) for v in values]
-            probs = [w / sum(weights) for w in weights]
-            best = choices[values.index(top)]
-            raw = json.dumps(dict(zip(choices, (round(p, 4) for p in probs))), ensure_ascii=False)
+            scores = scored[i]
+            best = scores.best
+            raw = json.dumps(dict(zip(scores.choices, (round(p, 4) for p in scores.probs))), ensure_ascii=False)
             if best == NOT_FOUND:
                 answers.append(Answer(question=context.question, mode=context.mode, found=False, raw=raw, context=context,
                                       answer="Nothing found: the model chose NOT FOUND over every entity of the facts."))
@@ -603,6 +583,14 @@ class GraphRAG:
                         confidence=fact.confidence, document_id=t.document_id,
                         document_source=self.documents.get(t.document_id) if t.document_id else None,
                         chunk_id=t.chunk_id, evidence=t.evidence, source=source)
+
+
+def select_candidates(context: RetrievedContext, limit: int) -> list[str]:
+    """The entities the ``select`` answer style offers for a context: those of its facts (tails
+    first, in rank order) other than the question's own entities, unless there are no others."""
+    seeds = {link.name for link in context.linked}
+    names = [n for n in dict.fromkeys(n for f in context.facts for n in (f.triple.tail, f.triple.head)) if n != NOT_FOUND]
+    return ([n for n in names if n not in seeds] or names)[:limit]
 
 
 def _distances(triples: Sequence[StoredTriple], seeds: Mapping[str, float]) -> dict[str, int]:
