@@ -17,6 +17,8 @@ import json
 import random
 from pathlib import Path
 
+from _data import REBEL_SUB, balanced
+
 from kgjudge.judges import (
     Cascade,
     CascadeConfig,
@@ -31,27 +33,15 @@ from kgjudge.judges import (
 )
 from kgjudge.llm import LLM, HFBackend, HFConfig, LLMRequest
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "rebel_sub"
-
-
 def question(e, max_chars: int) -> str:
     return judge_messages(e.document, e.head, e.relation, e.tail, max_document_chars=max_chars)[0].content
-
-
-def balanced(items: list, n: int, seed: int) -> list:
-    rng = random.Random(seed)
-    pos = [e for e in items if e.label]
-    neg = [e for e in items if not e.label]
-    picked = rng.sample(pos, min(len(pos), n // 2)) + rng.sample(neg, min(len(neg), n - n // 2))
-    rng.shuffle(picked)
-    return picked
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="smollm2-135m-instruct")
     parser.add_argument("--strong-adapter", default="packaged:smollm2-judge.v1")
-    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--data", type=Path, default=REBEL_SUB)
     parser.add_argument("--queries", type=int, default=40)
     parser.add_argument("--references", type=int, default=3)
     parser.add_argument("--reference-pool", type=int, default=30)

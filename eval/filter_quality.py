@@ -27,12 +27,11 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from _data import REBEL_SUB
+
 from kgjudge import Span, Triple
 from kgjudge.graph import build_store
 from kgjudge.judges import Filter, binary_metrics, load_text_graph_pair, parse_filter_config, split_of
-
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "rebel_sub"
-
 
 def labelled_examples(docs: list[Any], rng: random.Random, *, alternate: bool) -> list[dict[str, Any]]:
     """One QA example per document: correct or with a swapped tail (alternating, or both labels
@@ -75,7 +74,7 @@ def main() -> None:
     parser.add_argument("--extractor-adapter", default="packaged:smollm2-extractor.v1", help="'' for none")
     parser.add_argument("--judge-adapter", default="packaged:smollm2-judge.v1", help="'' for none")
     parser.add_argument("--judge-threshold", type=float, default=0.595123, help="GraphJudger's (the packaged judge's calibrated one)")
-    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--data", type=Path, default=REBEL_SUB)
     parser.add_argument("--documents", type=int, default=40, help="held-out documents (one example each)")
     parser.add_argument("--references", type=int, default=6)
     parser.add_argument("--keep-rates", default="0.5,0.7")

@@ -32,6 +32,7 @@ from collections import Counter
 from pathlib import Path
 
 from _bench_common import write_result
+from _data import REBEL_SUB
 
 from kgjudge import Triple
 from kgjudge._rag_config import RAGConfig
@@ -39,7 +40,6 @@ from kgjudge.graph import Answer, GraphRAG, build_store, select_candidates
 from kgjudge.judges import load_text_graph_pair, load_train_config, split_of
 from kgjudge.llm import build_llm, resolve_adapter
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "rebel_sub"
 KS = (1, 3, 5, 10)
 
 
@@ -115,7 +115,7 @@ def retrieval_only(triples: list[Triple], asked: list[tuple[str, Triple]], args:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--data", type=Path, default=REBEL_SUB)
     parser.add_argument("--adapter", default="packaged:smollm2-judge.v1", help="whose test split is held out")
     parser.add_argument("--documents", type=int, default=60)
     parser.add_argument("--questions", type=int, default=60)

@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _data import REBEL_SUB
+
 from kgjudge import Triple
 from kgjudge.judges import (
     GraphJudger,
@@ -37,9 +39,6 @@ from kgjudge.judges import (
 )
 from kgjudge.llm import LLM, HFBackend, HFConfig, ResponseCache, resolve_adapter
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "rebel_sub"
-
-
 def sample(items: list, n: int, seed: int) -> list:
     if len(items) <= n:
         return items
@@ -50,7 +49,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="smollm2-135m-instruct")
     parser.add_argument("--adapter", default="packaged:smollm2-judge.v1", help="folder or packaged:<name>")
-    parser.add_argument("--data", type=Path, default=DATA, help="folder with val.target / val.source")
+    parser.add_argument("--data", type=Path, default=REBEL_SUB, help="folder with val.target / val.source")
     parser.add_argument("--test-examples", type=int, default=400)
     parser.add_argument("--dev-examples", type=int, default=200)
     parser.add_argument("--threads", type=int, default=1)

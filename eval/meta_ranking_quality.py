@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import tempfile
 import time
 from pathlib import Path
+
+from _data import REBEL_SUB, balanced
 
 from kgjudge.judges import (
     MetaRanker,
@@ -30,28 +31,16 @@ from kgjudge.judges import (
 from kgjudge.judges._prompting import triple_query, triple_response
 from kgjudge.llm import LLM, HFBackend, HFConfig, ResponseCache
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "rebel_sub"
-
-
 def pair(e, max_chars: int) -> QAPair:
     return QAPair(id=e.id, query=triple_query(e.document, max_document_chars=max_chars),
                   response=triple_response(e.head, e.relation, e.tail), correct=e.label)
-
-
-def balanced(items: list, n: int, seed: int) -> list:
-    rng = random.Random(seed)
-    pos = [e for e in items if e.label]
-    neg = [e for e in items if not e.label]
-    picked = rng.sample(pos, min(len(pos), n // 2)) + rng.sample(neg, min(len(neg), n - n // 2))
-    rng.shuffle(picked)
-    return picked
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="smollm2-135m-instruct")
     parser.add_argument("--adapter", default=None, help="optional LoRA adapter folder or packaged:<name>")
-    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--data", type=Path, default=REBEL_SUB)
     parser.add_argument("--targets", type=int, default=80)
     parser.add_argument("--references", type=int, default=40)
     parser.add_argument("--max-document-chars", type=int, default=400)
