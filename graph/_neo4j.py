@@ -26,10 +26,19 @@ from pydantic import Field
 from kgjudge._config import Slot, resolve_env
 from kgjudge._errors import StoreError
 from kgjudge._extras import require
-from kgjudge._records import Entity, Judgement, ModelRef, Span, Triple
+from kgjudge._records import Entity, Judgement, ModelRef, Triple
 from kgjudge._registry import stores
 from kgjudge.graph._base import GraphStore, cosine_ranking, normalise_entity
-from kgjudge.graph._types import EntityHit, StoreFeatures, StoreStats, judgement_key, name_key, search_key
+from kgjudge.graph._types import (
+    EntityHit,
+    StoreFeatures,
+    StoreStats,
+    flat_provenance,
+    judgement_key,
+    name_key,
+    search_key,
+    triple_from_flat,
+)
 
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
@@ -166,18 +175,8 @@ class Neo4jConfig(Slot):
 
 
 def _triple_row(t: Triple) -> dict[str, Any]:
-    props: dict[str, Any] = {"id": t.id, "relation": t.relation, "origin": t.origin}
-    optional = {
-        "document_id": t.document_id,
-        "chunk_id": t.chunk_id,
-        "evidence_start": t.evidence.start if t.evidence else None,
-        "evidence_end": t.evidence.end if t.evidence else None,
-        "evidence_text": t.evidence.text if t.evidence else None,
-        "extractor_model": t.extractor.model if t.extractor else None,
-        "extractor_adapter": t.extractor.adapter if t.extractor else None,
-        "extractor_prompt_version": t.extractor.prompt_version if t.extractor else None,
-    }
-    props.update({k: v for k, v in optional.items() if v is not None})
+    props: dict[str, Any] = {"id": t.id, "relation": t.relation}
+    props.update({k: v for k, v in flat_provenance(t).items() if v is not None})
     return {"id": t.id, "head_key": name_key(t.head), "tail_key": name_key(t.tail), "props": props}
 
 
@@ -204,18 +203,7 @@ def _node_row(name: str, aliases: Sequence[str] = ()) -> dict[str, Any]:
 
 def _triple(record: Mapping[str, Any]) -> Triple:
     p = record["props"]
-    evidence = None
-    if p.get("evidence_start") is not None:
-        evidence = Span(start=p["evidence_start"], end=p["evidence_end"], text=p["evidence_text"])
-    extractor = None
-    if p.get("extractor_model") is not None:
-        extractor = ModelRef(model=p["extractor_model"], adapter=p.get("extractor_adapter"),
-                             prompt_version=p.get("extractor_prompt_version"))
-    return Triple(
-        id=p["id"], head=record["head"], relation=p["relation"], tail=record["tail"],
-        document_id=p.get("document_id"), chunk_id=p.get("chunk_id"), evidence=evidence, extractor=extractor,
-        origin=p["origin"],
-    )
+    return triple_from_flat(p, id=p["id"], head=record["head"], tail=record["tail"])
 
 
 def _judgement(p: Mapping[str, Any]) -> Judgement:

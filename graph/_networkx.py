@@ -14,10 +14,10 @@ from pydantic import Field
 from kgjudge._config import Slot
 from kgjudge._errors import StoreError
 from kgjudge._extras import require
-from kgjudge._records import Entity, Judgement, ModelRef, Span, Triple
+from kgjudge._records import Entity, Judgement, Triple
 from kgjudge._registry import stores
 from kgjudge.graph._base import GraphStore, cosine_ranking, normalise_entity
-from kgjudge.graph._types import EntityHit, StoreFeatures, StoreStats
+from kgjudge.graph._types import EntityHit, StoreFeatures, StoreStats, flat_provenance, triple_from_flat
 
 FORMAT_TAG = "kgjudge-networkx/1"
 SUFFIXES = {".json": "json", ".graphml": "graphml", ".xml": "graphml"}
@@ -269,14 +269,7 @@ class NetworkXStore(GraphStore):
         for i, (head, tail, data) in enumerate(self.graph.edges(data=True)):
             t: Triple = data["triple"]
             attrs = {
-                "triple_id": t.id, "relation": t.relation, "document_id": t.document_id, "chunk_id": t.chunk_id,
-                "origin": t.origin,
-                "evidence_start": t.evidence.start if t.evidence else None,
-                "evidence_end": t.evidence.end if t.evidence else None,
-                "evidence_text": t.evidence.text if t.evidence else None,
-                "extractor_model": t.extractor.model if t.extractor else None,
-                "extractor_adapter": t.extractor.adapter if t.extractor else None,
-                "extractor_prompt_version": t.extractor.prompt_version if t.extractor else None,
+                "triple_id": t.id, "relation": t.relation, **flat_provenance(t),
                 "judgements": json.dumps([j.model_dump(mode="json") for j in data["judgements"].values()], ensure_ascii=False),
             }
             out.add_edge(ids[head], ids[tail], key=f"e{i}", **_xml_safe(attrs))
@@ -300,18 +293,7 @@ class NetworkXStore(GraphStore):
                 self.graph.nodes[data["name"]]["embedding"] = json.loads(data["embedding"])
         for head, tail, raw in graph.edges(data=True):
             d = _xml_unsafe(raw)
-            evidence = None
-            if d.get("evidence_start") is not None:
-                evidence = Span(start=d["evidence_start"], end=d["evidence_end"], text=d["evidence_text"])
-            extractor = None
-            if d.get("extractor_model") is not None:
-                extractor = ModelRef(model=d["extractor_model"], adapter=d.get("extractor_adapter"),
-                                     prompt_version=d.get("extractor_prompt_version"))
-            triple = Triple(
-                id=d["triple_id"], head=names[head], relation=d["relation"], tail=names[tail],
-                document_id=d.get("document_id"), chunk_id=d.get("chunk_id"), evidence=evidence,
-                extractor=extractor, origin=d["origin"],
-            )
+            triple = triple_from_flat(d, id=d["triple_id"], head=names[head], tail=names[tail])
             self._write_one(triple, [Judgement.model_validate(j) for j in json.loads(d["judgements"])])
 
     def close(self) -> None:

@@ -1,13 +1,15 @@
-"""Records that graph stores return: stored triples with their judgements, subgraphs, statistics."""
+"""Records that graph stores return (stored triples with their judgements, subgraphs, statistics),
+and the keys and flat forms stores share."""
 
 from __future__ import annotations
 
 import hashlib
 import unicodedata
+from typing import Any
 
 from pydantic import Field
 
-from kgjudge._records import Entity, Judgement, Record, Triple
+from kgjudge._records import Entity, Judgement, ModelRef, Record, Span, Triple
 
 
 class StoredTriple(Record):
@@ -91,3 +93,33 @@ def name_key(name: str) -> str:
 def judgement_key(target_id: str, judge: str) -> str:
     """The key of a judgement: one per (triple, judge)."""
     return name_key(f"{target_id}\x00{judge}")
+
+
+def flat_provenance(t: Triple) -> dict[str, Any]:
+    """A triple's origin and provenance as flat scalar properties (None where absent), for
+    stores whose edges hold only scalars (property graphs, GraphML)."""
+    ev, ex = t.evidence, t.extractor
+    return {
+        "document_id": t.document_id,
+        "chunk_id": t.chunk_id,
+        "origin": t.origin,
+        "evidence_start": ev.start if ev else None,
+        "evidence_end": ev.end if ev else None,
+        "evidence_text": ev.text if ev else None,
+        "extractor_model": ex.model if ex else None,
+        "extractor_adapter": ex.adapter if ex else None,
+        "extractor_prompt_version": ex.prompt_version if ex else None,
+    }
+
+
+def triple_from_flat(props: Any, *, id: str, head: str, tail: str) -> Triple:
+    """The triple whose relation and :func:`flat_provenance` are ``props`` (absent keys are None)."""
+    evidence = None
+    if props.get("evidence_start") is not None:
+        evidence = Span(start=props["evidence_start"], end=props["evidence_end"], text=props["evidence_text"])
+    extractor = None
+    if props.get("extractor_model") is not None:
+        extractor = ModelRef(model=props["extractor_model"], adapter=props.get("extractor_adapter"),
+                             prompt_version=props.get("extractor_prompt_version"))
+    return Triple(id=id, head=head, relation=props["relation"], tail=tail, document_id=props.get("document_id"),
+                  chunk_id=props.get("chunk_id"), evidence=evidence, extractor=extractor, origin=props["origin"])
