@@ -16,7 +16,7 @@ import yaml
 
 from kgjudge._config import KGJudgeConfig, Slot, parse_config, read_yaml, validate_slot
 from kgjudge._errors import ConfigError
-from kgjudge._registry import judges
+from kgjudge._registry import Registry, judges
 from kgjudge.llm import LLM, llm_from_config
 from kgjudge.judges._graphjudger import GraphJudger, GraphJudgerConfig
 from kgjudge.judges._meta_ranking import MetaRanker, MetaRankingConfig
@@ -49,13 +49,21 @@ def build_judge(
         >>> judge = build_judge({"type": "graphjudger.v1", "adapter": "judge"}, llm)
         >>> judgements = judge.judge_sync(triples, {"d1": text})
     """
-    config = validate_slot(slot, judges, file=file, key=key)
+    return build_registered(judges, slot, llm, file=file, key=key)
+
+
+def build_registered(
+    registry: Registry, slot: Slot | dict[str, Any], llm: LLM | Mapping[str, LLM], *, file: str | None, key: str
+) -> Any:
+    """Validate ``slot`` against ``registry`` and build its component on the given client, or
+    on the client of the slot's ``backend`` when clients are given by name."""
+    config = validate_slot(slot, registry, file=file, key=key)
     if isinstance(llm, Mapping):
         name = config.backend  # type: ignore[attr-defined]
         if name not in llm:
             raise ConfigError(f"no backend named '{name}'", file=file, key=f"{key}.backend", choices=list(llm))
         llm = llm[name]
-    return judges.get(config.type).factory(config, llm)
+    return registry.get(config.type).factory(config, llm)
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:

@@ -32,6 +32,7 @@ from kgjudge._records import ChatMessage, InstructionExample, Judgement, ModelRe
 from kgjudge._registry import Registry, stores
 from kgjudge.llm import LLM, LLMRequest
 from kgjudge.judges._extraction import extract_triples
+from kgjudge.judges._factory import build_registered
 from kgjudge.judges._filter_inputs import query_of, response_of
 from kgjudge.judges._graphjudger import GraphJudger, GraphJudgerConfig
 from kgjudge.judges._meta_ranking import MetaRanker, MetaRankingConfig, QAPair
@@ -328,8 +329,4 @@ def build_filter_judge(slot: Slot | dict[str, Any], llms: Mapping[str, LLM], *, 
     Example:
         >>> judge = build_filter_judge({"type": "direct.v1"}, {"default": llm})
     """
-    config = validate_slot(slot, filter_judges, file=file, key=key)
-    name = config.backend  # type: ignore[attr-defined]
-    if name not in llms:
-        raise ConfigError(f"no backend named '{name}'", file=file, key=f"{key}.backend", choices=list(llms))
-    return filter_judges.get(config.type).factory(config, llms[name])
+    return build_registered(filter_judges, slot, llms, file=file, key=key)  # type: ignore[no-any-return]
