@@ -13,11 +13,12 @@ literal list of ``[head, relation, tail]``.
 from __future__ import annotations
 
 import ast
-import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
 from kgjudge._errors import InputError
+from kgjudge._jsonl import iter_json_lines
 from kgjudge._pipeline_config import InputConfig
 from kgjudge._records import Document, Record, Triple
 
@@ -82,36 +83,31 @@ def _read_text_file(path: Path, config: InputConfig, out: LoadedInputs) -> None:
 
 
 def _read_jsonl(path: Path, config: InputConfig, out: LoadedInputs) -> None:
-    with path.open("rb") as handle:
-        for lineno, raw in enumerate(handle, start=1):
-            if not raw.strip():
-                continue
-            try:
-                data = json.loads(raw.decode("utf-8"))
-            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-                out.rejects.append(Reject(file=str(path), line=lineno, reason=f"invalid JSON line: {exc}"))
-                continue
-            if not isinstance(data, dict):
-                out.rejects.append(Reject(file=str(path), line=lineno, reason="line is not a JSON object"))
-                continue
-            doc_id, text = data.get(config.id_field), data.get(config.text_field)
-            if doc_id is None or str(doc_id) == "":
-                out.rejects.append(Reject(file=str(path), line=lineno, reason=f"missing field '{config.id_field}'"))
-                continue
-            if not isinstance(text, str):
-                out.rejects.append(
-                    Reject(file=str(path), line=lineno, document_id=str(doc_id),
-                           reason=f"field '{config.text_field}' is missing or not a string")
-                )
-                continue
-            checked, reason = _decode(text.encode("utf-8"), config)
-            if reason:
-                out.rejects.append(Reject(file=str(path), line=lineno, document_id=str(doc_id), reason=reason))
-                continue
-            metadata = {k: v for k, v in data.items() if k not in (config.id_field, config.text_field)}
-            out.documents.append(
-                Document(id=str(doc_id), text=checked or "", source=str(path), line=lineno, metadata=metadata)
+    for lineno, data in iter_json_lines(path):
+        if isinstance(data, InputError):
+            out.rejects.append(Reject(file=str(path), line=lineno, reason=f"invalid JSON line: {data.__cause__}"))
+            continue
+        if not isinstance(data, dict):
+            out.rejects.append(Reject(file=str(path), line=lineno, reason="line is not a JSON object"))
+            continue
+        doc_id, text = data.get(config.id_field), data.get(config.text_field)
+        if doc_id is None or str(doc_id) == "":
+            out.rejects.append(Reject(file=str(path), line=lineno, reason=f"missing field '{config.id_field}'"))
+            continue
+        if not isinstance(text, str):
+            out.rejects.append(
+                Reject(file=str(path), line=lineno, document_id=str(doc_id),
+                       reason=f"field '{config.text_field}' is missing or not a string")
             )
+            continue
+        checked, reason = _decode(text.encode("utf-8"), config)
+        if reason:
+            out.rejects.append(Reject(file=str(path), line=lineno, document_id=str(doc_id), reason=reason))
+            continue
+        metadata = {k: v for k, v in data.items() if k not in (config.id_field, config.text_field)}
+        out.documents.append(
+            Document(id=str(doc_id), text=checked or "", source=str(path), line=lineno, metadata=metadata)
+        )
 
 
 def parse_gold(value: str) -> tuple[list[list[str]], int]:
