@@ -91,9 +91,11 @@ class BuildSummary(BaseModel):
 
 
 def _config_hash(config: KGJudgeConfig) -> str:
-    """The hash of what shapes a build's output; the ``rag:`` section (queries) does not."""
+    """The hash of what shapes a build's output; the ``rag:`` (queries) and ``filter:``
+    (instruction data) sections do not."""
     data = yaml.safe_load(dump_config(config))
     data.pop("rag", None)
+    data.pop("filter", None)
     return hashlib.sha256(yaml.safe_dump(data, sort_keys=False).encode()).hexdigest()[:16]
 
 

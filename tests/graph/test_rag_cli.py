@@ -112,4 +112,8 @@ def test_rag_settings_do_not_change_a_builds_config_hash() -> None:
 
     base = {"backends": {"default": {"type": "fake.v1"}}}
     assert _config_hash(parse_config(base)) == _config_hash(parse_config({**base, "rag": {"answer_style": "select", "hops": 2}}))
+    with_filter = {**base, "filter": {"judges": [{"type": "direct.v1", "backend": "default"}]}}
+    assert _config_hash(parse_config(base)) == _config_hash(parse_config(with_filter))
+    # Builds made before the rag: and filter: sections existed keep their hash.
+    assert _config_hash(parse_config(base)) == "d1a9bf634453199d"
     assert _config_hash(parse_config(base)) != _config_hash(parse_config({**base, "pipeline": {"batch_size": 3}}))
