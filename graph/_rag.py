@@ -636,11 +636,12 @@ def open_graphrag(
         InputError: ``out`` is not a build output.
     """
     from kgjudge._cache import default_cache_dir
-    from kgjudge._config import default_config, parse_config
+    from kgjudge._config import default_config
     from kgjudge._jsonl import iter_jsonl
     from kgjudge._records import Document, stable_id
     from kgjudge._run_folder import MANIFEST, RunFolder
     from kgjudge.graph._base import build_store
+    from kgjudge.pipeline import manifest_config, output_store_slot
 
     documents: dict[str, str | None] = {}
     build_config = None
@@ -651,7 +652,7 @@ def open_graphrag(
             found = RunFolder(out, "build").manifest()
             if found is None:
                 raise InputError("not a kgjudge build output (manifest.json is missing)", file=str(out))
-            build_config = parse_config(found["config"], file=str(manifest))
+            build_config = manifest_config(found, file=str(manifest))
         except (ValueError, KeyError) as exc:
             raise InputError(f"unreadable build manifest: {exc}", file=str(manifest)) from exc
         if (out / "documents.jsonl").is_file():
@@ -660,8 +661,6 @@ def open_graphrag(
     if rag_overrides:
         config = config.model_copy(update={"rag": RAGConfig.model_validate({**config.rag.model_dump(), **rag_overrides})})
     if out is not None:
-        from kgjudge.pipeline import output_store_slot
-
         slot = output_store_slot(build_config, out)
         index_dir = Path(config.rag.index_dir) if config.rag.index_dir else out / "rag"
     else:

@@ -42,7 +42,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, SerializeAsAny, ValidationError, model_validator
 from tqdm import tqdm
 
 from kgjudge._config import KGJudgeConfig, Section, Slot, _validation_error, parse_config, read_yaml, validate_slot
@@ -103,7 +103,7 @@ class FilterConfig(Section):
     """
 
     input: FilterInputConfig = Field(default_factory=FilterInputConfig)
-    judges: list[Slot] = Field(min_length=1)
+    judges: list[SerializeAsAny[Slot]] = Field(min_length=1)
     combine: CombineConfig = Field(default_factory=CombineConfig)
     rounds: int = Field(default=1, ge=1)
     refresh: RefreshConfig = Field(default_factory=RefreshConfig)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, SerializeAsAny, ValidationError
 
 from kgjudge._errors import ConfigError
 from kgjudge._pipeline_config import PipelineConfig
@@ -64,11 +64,15 @@ class KGJudgeConfig(Section):
         'fake.v1'
     """
 
-    backends: dict[str, Slot] = Field(default_factory=dict)
+    # SerializeAsAny: a slot is written with the keys of its component's model, not just
+    # those of the Slot base (which would keep only ``type``).
+    backends: dict[str, SerializeAsAny[Slot]] = Field(default_factory=dict)
     cache: CacheConfig = Field(default_factory=CacheConfig)
     pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
-    store: Slot | None = Field(default=None, description="graph store; rdf.v1 when absent")
-    judge: Slot | None = Field(default=None, description="judge of kgjudge build's triples; none when absent")
+    store: SerializeAsAny[Slot] | None = Field(default=None, description="graph store; rdf.v1 when absent")
+    judge: SerializeAsAny[Slot] | None = Field(
+        default=None, description="judge of kgjudge build's triples; none when absent"
+    )
     resolution: ResolutionConfig = Field(default_factory=ResolutionConfig)
     rag: RAGConfig = Field(default_factory=RAGConfig)
     filter: dict[str, Any] | None = Field(
@@ -227,13 +231,23 @@ def default_config() -> KGJudgeConfig:
     return parse_config({"backends": {"default": {"type": "hf.v1"}}})
 
 
+def config_to_dict(config: KGJudgeConfig, *, defaults: bool = False) -> dict[str, Any]:
+    """The config as JSON data that :func:`parse_config` turns back into an equal config.
+
+    This is the one way a config is written (build manifests, Ray workers, ``kgjudge config
+    show``). By default only the keys that were given are written, so which keys were given
+    survives the round trip too (a build's file store without a ``path`` lives in the build
+    folder, wherever that folder is later found); with ``defaults`` every default is filled in.
+    Secrets stay environment references either way.
+
+    Example:
+        >>> cfg = parse_config({"backends": {"default": {"type": "fake.v1", "replies": ["x"]}}})
+        >>> parse_config(config_to_dict(cfg)) == cfg
+        True
+    """
+    return config.model_dump(mode="json", exclude_unset=not defaults)
+
+
 def dump_config(config: KGJudgeConfig) -> str:
     """The config as YAML with every default filled in (secrets stay environment references)."""
-    data = config.model_dump(mode="json")
-    data["backends"] = {k: v.model_dump(mode="json") for k, v in config.backends.items()}
-    if config.store is not None:
-        data["store"] = config.store.model_dump(mode="json")
-    if config.judge is not None:
-        data["judge"] = config.judge.model_dump(mode="json")
-    return yaml.safe_dump(data, sort_keys=False)
-
+    return yaml.safe_dump(config_to_dict(config, defaults=True), sort_keys=False)

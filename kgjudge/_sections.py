@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, SerializationInfo, SerializerFunctionWrapHandler, model_serializer
 
 
 class Section(BaseModel):
@@ -12,6 +14,17 @@ class Section(BaseModel):
 
 
 class Slot(Section):
-    """Base of the config model of a registered component; ``type`` picks the component."""
+    """Base of the config model of a registered component; ``type`` picks the component.
+
+    A slot is always written with its ``type``, even when only the keys that were given are
+    written (``exclude_unset``), so that what is written validates back into the same component.
+    """
 
     type: str
+
+    @model_serializer(mode="wrap")
+    def _with_type(self, handler: SerializerFunctionWrapHandler, info: SerializationInfo) -> Any:
+        data = handler(self)
+        if isinstance(data, dict) and "type" not in data:
+            data = {"type": self.type, **data}
+        return data

@@ -35,7 +35,7 @@ import yaml
 from pydantic import BaseModel, Field
 from tqdm import tqdm
 
-from kgjudge._config import KGJudgeConfig, dump_config
+from kgjudge._config import KGJudgeConfig, config_to_dict, dump_config, parse_config
 from kgjudge._errors import ConfigError, InputError
 from kgjudge._extras import require
 from kgjudge._inputs import LoadedInputs, load_documents
@@ -44,6 +44,11 @@ from kgjudge._records import Document
 from kgjudge._run_folder import RunFolder
 from kgjudge.llm import Usage
 from kgjudge.pipeline._batch import BatchResult, StageRunner
+
+MANIFEST_FORMAT = 2
+"""Version of manifest.json. 2: ``config`` is :func:`~kgjudge.config_to_dict` of the config
+the build ran, in full. Manifests without ``format`` (version 1) wrote the store and judge
+sections with their ``type`` only."""
 
 STAGE_FILES = {
     "documents": "documents.jsonl",
@@ -56,14 +61,45 @@ STAGE_FILES = {
 
 
 
+FILE_STORES = {"rdf.v1": "graph.oxigraph", "networkx.v1": "graph.json"}
+
+
 def output_store_slot(config: KGJudgeConfig, out: Path) -> Any:
     """The store a build into ``out`` writes: the config's store, where a file-backed store
     without an explicit path lives in ``out``."""
     slot = config.store
-    default = {"rdf.v1": "graph.oxigraph", "networkx.v1": "graph.json"}.get(getattr(slot, "type", ""))
+    default = FILE_STORES.get(getattr(slot, "type", ""))
     if slot is not None and default and "path" not in slot.model_fields_set:
         slot = slot.model_copy(update={"path": str(out / default)})
     return slot
+
+
+def manifest_config(manifest: dict[str, Any], *, file: str | None = None) -> KGJudgeConfig:
+    """The config a build ran, read back from its manifest.
+
+    A version-1 manifest kept only the ``type`` of the store and judge sections: its judge is
+    left out (it held none of the judge's settings), and a store written outside the build
+    folder is found again from the summary's store line ("<type> at <where>").
+
+    Raises:
+        ConfigError: the config does not validate (naming ``file``).
+        KeyError: the manifest has no config.
+    """
+    data = dict(manifest["config"])
+    if manifest.get("format") is None:
+        data.pop("judge", None)
+        store = data.get("store")
+        label = (manifest.get("summary") or {}).get("store") or ""
+        if isinstance(store, dict) and set(store) == {"type"} and label.startswith(f"{store['type']} at "):
+            where = label[len(f"{store['type']} at ") :]
+            out = (manifest.get("summary") or {}).get("out")
+            inside = FILE_STORES.get(store["type"])
+            if inside and where != "memory" and not (out and where == str(Path(out) / inside)):
+                data["store"] = {**store, "path": where}
+            elif store["type"] == "neo4j.v1":
+                data["store"] = {**store, "uri": where}
+    return parse_config(data, file=file)
+
 
 class BuildSummary(BaseModel):
     """What a build produced (also the ``counts`` and ``usage`` of manifest.json)."""
@@ -206,7 +242,8 @@ class Build:
             "finished": finished,
             "config_hash": _config_hash(self.config),
             "input_hash": input_hash,
-            "config": json.loads(json.dumps(self._config_dict())),
+            "format": MANIFEST_FORMAT,
+            "config": config_to_dict(self.config),
             "prompt_versions": {
                 "denoise": [self.config.pipeline.denoise.entities_prompt, self.config.pipeline.denoise.rewrite_prompt]
                 if self.config.pipeline.denoise.enabled else [],
@@ -216,11 +253,6 @@ class Build:
         if summary is not None:
             data["summary"] = summary.model_dump(mode="json")
         self.folder.write_manifest(data)
-
-    def _config_dict(self) -> dict[str, Any]:
-        data = self.config.model_dump(mode="json")
-        data["backends"] = {k: v.model_dump(mode="json") for k, v in self.config.backends.items()}
-        return data
 
     # -- engines -------------------------------------------------------------------------------
 
@@ -238,7 +270,7 @@ class Build:
             ray.init(num_cpus=self.workers, include_dashboard=False, log_to_driver=False)
         try:
             actor = ray.remote(RayWorker)
-            config = json.dumps(self._config_dict())
+            config = json.dumps(config_to_dict(self.config))
             actors = [actor.remote(config) for _ in range(min(self.workers, max(1, len(batches))))]
             pool = ray.util.ActorPool(actors)
             # ActorPool.map yields in submission order, so files are written in input order.
