@@ -28,7 +28,7 @@ from kgjudge.judges import (
     build_judge_examples,
     load_text_graph_pair,
 )
-from kgjudge.judges._prompting import triple_query, triple_response
+from kgjudge.judges.triples._prompting import triple_query, triple_response
 from kgjudge.llm import LLM, HFBackend, HFConfig, ResponseCache
 
 def pair(e, max_chars: int) -> QAPair:

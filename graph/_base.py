@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from kgjudge._config import Slot, validate_slot
+from kgjudge._config import Slot, build_slot
 from kgjudge._errors import StoreError
 from kgjudge._records import Entity, Judgement, Triple
 from kgjudge._registry import stores
@@ -316,5 +316,4 @@ def build_store(slot: Slot | dict[str, Any] | None = None, *, file: str | None =
     Example:
         >>> store = build_store({"type": "networkx.v1"})
     """
-    config = validate_slot(DEFAULT_STORE if slot is None else slot, stores, file=file, key=key)
-    return stores.get(config.type).factory(config)
+    return build_slot(stores, DEFAULT_STORE if slot is None else slot, file=file, key=key)  # type: ignore[no-any-return]

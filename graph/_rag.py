@@ -635,34 +635,24 @@ def open_graphrag(
     Raises:
         InputError: ``out`` is not a build output.
     """
+    from kgjudge._build_folder import BuildFolder
     from kgjudge._cache import default_cache_dir
     from kgjudge._config import default_config
-    from kgjudge._jsonl import iter_jsonl
-    from kgjudge._records import Document, stable_id
-    from kgjudge._run_folder import MANIFEST, RunFolder
+    from kgjudge._records import stable_id
     from kgjudge.graph._base import build_store
-    from kgjudge.pipeline import manifest_config, output_store_slot
 
     documents: dict[str, str | None] = {}
     build_config = None
     if out is not None:
-        out = Path(out)
-        manifest = out / MANIFEST
-        try:
-            found = RunFolder(out, "build").manifest()
-            if found is None:
-                raise InputError("not a kgjudge build output (manifest.json is missing)", file=str(out))
-            build_config = manifest_config(found, file=str(manifest))
-        except (ValueError, KeyError) as exc:
-            raise InputError(f"unreadable build manifest: {exc}", file=str(manifest)) from exc
-        if (out / "documents.jsonl").is_file():
-            documents = {d.id: d.source for d in iter_jsonl(out / "documents.jsonl", Document, errors=[])}
+        folder = BuildFolder(out)
+        build_config = folder.config()
+        documents = folder.sources()
     config = config or build_config or default_config()
     if rag_overrides:
         config = config.model_copy(update={"rag": RAGConfig.model_validate({**config.rag.model_dump(), **rag_overrides})})
     if out is not None:
-        slot = output_store_slot(build_config, out)
-        index_dir = Path(config.rag.index_dir) if config.rag.index_dir else out / "rag"
+        slot = folder.store_slot(build_config)
+        index_dir = Path(config.rag.index_dir) if config.rag.index_dir else folder.out / "rag"
     else:
         slot = config.store
         where = json.dumps(slot.model_dump(mode="json") if slot is not None else None, sort_keys=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, SerializationInfo, SerializerFunctionWrapHandler, model_serializer
+from pydantic import BaseModel, ConfigDict, Field, SerializationInfo, SerializerFunctionWrapHandler, model_serializer
 
 
 class Section(BaseModel):
@@ -28,3 +28,10 @@ class Slot(Section):
         if isinstance(data, dict) and "type" not in data:
             data = {"type": self.type, **data}
         return data
+
+
+class BackendSlot(Slot):
+    """Base of the config model of a component that calls a model: ``backend`` names an entry
+    of the config's ``backends`` (checked by :func:`kgjudge._config.backend_of`)."""
+
+    backend: str = Field(default="default", description="name of the backend in the config's backends")

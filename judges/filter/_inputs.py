@@ -22,14 +22,14 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from kgjudge._errors import InputError
 from kgjudge._extras import require
+from kgjudge._filter_config import InputFormat
 from kgjudge._jsonl import iter_json_lines
 from kgjudge._records import ChatMessage, InstructionExample, Record, stable_id
 
-InputFormat = Literal["auto", "alpaca", "sharegpt", "openai"]
 SHAREGPT_ROLES = {
     "human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "chatgpt": "assistant",
     "model": "assistant", "bard": "assistant", "system": "system",

@@ -347,7 +347,7 @@ def build_extractor_examples(
     that the full text mentions only after the cut are dropped, so that no example teaches the
     extractor to state facts its text does not show.
     """
-    from kgjudge.judges._prompting import cut_document
+    from kgjudge.judges.triples._prompting import cut_document
 
     documents = corpus.documents if isinstance(corpus, GoldCorpus) else list(corpus)
     out = []

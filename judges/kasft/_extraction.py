@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from kgjudge._records import Record
 from kgjudge.llm import LLM, LLMRequest, extract_json
-from kgjudge.judges._prompting import EXTRACT_PROMPT, extract_messages
+from kgjudge.stages import EXTRACT_PROMPT, extract_messages
 
 
 class Extraction(Record):

@@ -22,11 +22,11 @@ import yaml
 from pydantic import Field, ValidationError
 
 from kgjudge import __version__
-from kgjudge._config import Section, _validation_error, read_yaml
+from kgjudge._config import Section, read_yaml, validation_error
 from kgjudge._errors import ConfigError, InputError
 from kgjudge._extras import require
 from kgjudge._records import ChatMessage, Record
-from kgjudge.judges._kasft import (
+from kgjudge.judges.kasft._data import (
     CORRUPTION_KINDS,
     ExtractorExample,
     GoldCorpus,
@@ -38,16 +38,12 @@ from kgjudge.judges._kasft import (
     load_gold_jsonl,
     load_text_graph_pair,
 )
-from kgjudge.judges._prompting import (
-    EXTRACT_PROMPT,
-    JUDGE_PROMPT,
-    extract_answer,
-    extract_messages,
-    judge_answer,
-    judge_messages,
-    prompt_token_ids,
-)
+from kgjudge.judges.triples._prompting import JUDGE_PROMPT, judge_answer, judge_messages, prompt_token_ids
 from kgjudge.llm import DEFAULT_MODEL
+
+# The extraction prompt is the pipeline's own, so the extractor adapter is trained on exactly
+# what `kgjudge build` asks it.
+from kgjudge.stages import EXTRACT_PROMPT, extract_answer, extract_messages
 
 Task = Literal["judge", "extractor"]
 METADATA_FILE = "kgjudge_adapter.json"
@@ -170,7 +166,7 @@ def load_train_config(path: str | Path) -> TrainConfig:
     try:
         return TrainConfig.model_validate(raw or {})
     except ValidationError as exc:
-        raise _validation_error(exc, TrainConfig, file=str(path), prefix="") from exc
+        raise validation_error(exc, TrainConfig, file=str(path), prefix="") from exc
 
 
 def encode_example(tokenizer: Any, messages: Sequence[ChatMessage], answer: str) -> dict[str, list[int]]:
@@ -497,9 +493,9 @@ def read_metadata(folder: str | Path) -> AdapterMetadata:
 
 def _dev_metrics(task: Task, config: TrainConfig, adapter_dir: Path, dev_ex: list[Any], log: Any) -> dict[str, Any]:
     """Dev-split quality through the real inference path (the ``hf`` backend with the adapter)."""
-    from kgjudge.judges._extraction import extraction_scores, extract_triples
-    from kgjudge.judges._graphjudger import GraphJudger, GraphJudgerConfig
-    from kgjudge.judges._metrics import binary_metrics, calibrate_threshold
+    from kgjudge.judges.kasft._extraction import extraction_scores, extract_triples
+    from kgjudge.judges.triples._graphjudger import GraphJudger, GraphJudgerConfig
+    from kgjudge.metrics._judge import binary_metrics, calibrate_threshold
     from kgjudge.llm import LLM, HFBackend, HFConfig
 
     opt = config.training

@@ -10,17 +10,12 @@ reuses it).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
 from kgjudge._prompts import cut_document, render
 from kgjudge._records import ChatMessage
 from kgjudge.llm import LLMRequest
-
-# The extraction prompt is the pipeline's own (kgjudge.stages), so the extractor adapter is
-# trained on exactly what `kgjudge build` asks it.
-from kgjudge.stages import EXTRACT_PROMPT, EXTRACT_SCHEMA, extract_answer, extract_messages  # noqa: F401
 
 JUDGE_PROMPT = "triple_judge.v1"
 META_RANK_PROMPT = "meta_rank.v1"

@@ -1,6 +1,7 @@
 """``kgjudge build``: documents in, one JSONL file per stage out, resumable.
 
-The output folder holds ``documents.jsonl``, ``chunks.jsonl``, ``denoised.jsonl``,
+The output folder (a :class:`~kgjudge._build_folder.BuildFolder`) holds ``documents.jsonl``,
+``chunks.jsonl``, ``denoised.jsonl``,
 ``triples.jsonl`` (the kept triples), ``judgements.jsonl`` and ``rejected.jsonl`` (with a
 ``judge:`` section: every decision, and the rejected triples with theirs),
 ``failures.jsonl`` (every reply a stage could not use, with its raw text),
@@ -27,78 +28,45 @@ import platform
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
-from pathlib import Path
+from collections.abc import Hashable, Iterable, Iterator, Sequence
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, Field
 from tqdm import tqdm
 
-from kgjudge._config import KGJudgeConfig, config_to_dict, dump_config, parse_config
+from kgjudge._build_folder import GOLD, REJECTS, BuildFolder
+from kgjudge._config import KGJudgeConfig, config_to_dict, dump_config
 from kgjudge._errors import ConfigError, InputError
 from kgjudge._extras import require
 from kgjudge._inputs import LoadedInputs, load_documents
-from kgjudge._jsonl import iter_jsonl, write_jsonl
+from kgjudge._jsonl import write_jsonl
 from kgjudge._records import Document
-from kgjudge._run_folder import RunFolder
+from kgjudge._run_folder import ResumableRun
 from kgjudge.llm import Usage
 from kgjudge.pipeline._batch import BatchResult, StageRunner
 
-MANIFEST_FORMAT = 2
-"""Version of manifest.json. 2: ``config`` is :func:`~kgjudge.config_to_dict` of the config
-the build ran, in full. Manifests without ``format`` (version 1) wrote the store and judge
-sections with their ``type`` only."""
-
-STAGE_FILES = {
-    "documents": "documents.jsonl",
-    "chunks": "chunks.jsonl",
-    "denoised": "denoised.jsonl",
-    "triples": "triples.jsonl",
-    "judged": "judgements.jsonl",
-    "failures": "failures.jsonl",
-}
+STAGE_FILES = {name: BuildFolder.file(name) for name in BatchResult.outputs()}
+"""Stage output -> its file in the build folder."""
 
 
+def prompt_versions(config: KGJudgeConfig) -> dict[str, Any]:
+    """The prompt versions a build uses, per stage and for the judge: every ``*prompt`` setting
+    (one: the version; several: a list; a disabled stage: none), so a new stage's prompts are
+    recorded without a change here."""
 
-FILE_STORES = {"rdf.v1": "graph.oxigraph", "networkx.v1": "graph.json"}
+    def of(section: Any) -> Any:
+        if not isinstance(section, BaseModel) or not getattr(section, "enabled", True):
+            return []
+        found = [getattr(section, name) for name in type(section).model_fields if name.endswith("prompt")]
+        return found[0] if len(found) == 1 else found
 
-
-def output_store_slot(config: KGJudgeConfig, out: Path) -> Any:
-    """The store a build into ``out`` writes: the config's store, where a file-backed store
-    without an explicit path lives in ``out``."""
-    slot = config.store
-    default = FILE_STORES.get(getattr(slot, "type", ""))
-    if slot is not None and default and "path" not in slot.model_fields_set:
-        slot = slot.model_copy(update={"path": str(out / default)})
-    return slot
-
-
-def manifest_config(manifest: dict[str, Any], *, file: str | None = None) -> KGJudgeConfig:
-    """The config a build ran, read back from its manifest.
-
-    A version-1 manifest kept only the ``type`` of the store and judge sections: its judge is
-    left out (it held none of the judge's settings), and a store written outside the build
-    folder is found again from the summary's store line ("<type> at <where>").
-
-    Raises:
-        ConfigError: the config does not validate (naming ``file``).
-        KeyError: the manifest has no config.
-    """
-    data = dict(manifest["config"])
-    if manifest.get("format") is None:
-        data.pop("judge", None)
-        store = data.get("store")
-        label = (manifest.get("summary") or {}).get("store") or ""
-        if isinstance(store, dict) and set(store) == {"type"} and label.startswith(f"{store['type']} at "):
-            where = label[len(f"{store['type']} at ") :]
-            out = (manifest.get("summary") or {}).get("out")
-            inside = FILE_STORES.get(store["type"])
-            if inside and where != "memory" and not (out and where == str(Path(out) / inside)):
-                data["store"] = {**store, "path": where}
-            elif store["type"] == "neo4j.v1":
-                data["store"] = {**store, "uri": where}
-    return parse_config(data, file=file)
+    stages = {name: getattr(config.pipeline, name) for name in type(config.pipeline).model_fields}
+    versions = {name: of(section) for name, section in stages.items() if isinstance(section, BaseModel)}
+    versions = {name: found for name, found in versions.items() if found or getattr(stages[name], "enabled", None) is False}
+    if config.judge is not None:
+        versions["judge"] = of(config.judge)
+    return versions
 
 
 class BuildSummary(BaseModel):
@@ -140,7 +108,7 @@ def _batches(documents: Sequence[Document], size: int) -> Iterator[list[Document
         yield list(documents[i : i + size])
 
 
-class Build:
+class Build(ResumableRun):
     """A resumable build of one output folder.
 
     Args:
@@ -171,88 +139,50 @@ class Build:
     ) -> None:
         if backends and engine == "ray":
             raise ConfigError("pre-built backends cannot travel to Ray workers", key="engine")
+        super().__init__(BuildFolder(out), restart=restart)
         self.config = config
         self.backends = backends
-        self.out = Path(out)
-        self.folder = RunFolder(self.out, "build")
         self.engine = engine
         self.workers = workers
-        self.restart = restart
         self.progress = progress
 
-    # -- output folder state -----------------------------------------------------------------
+    # -- the resumable run ---------------------------------------------------------------------
 
-    def _prepare(self, loaded: LoadedInputs, input_hash: str) -> tuple[set[str], set[str]]:
-        """Check the folder belongs to this config and inputs; return the finished documents and
-        those an interrupted batch left partial records of."""
-        self.folder.claim(config_hash=_config_hash(self.config), input_hash=input_hash, restart=self.restart,
-                          outputs=[*STAGE_FILES.values(), "rejected.jsonl"])
-        self._write_manifest(input_hash, finished=False)
-        write_jsonl(self.out / "rejects.jsonl", loaded.rejects)
-        if loaded.gold:
-            write_jsonl(self.out / "gold.jsonl", loaded.gold)
-        done: set[str] = set()
-        for line in self.folder.committed():
-            done.update(line["documents"])
-        partial: set[str] = set()
-        for name in [*STAGE_FILES.values(), "rejected.jsonl"]:
-            path = self.out / name
-            if path.is_file():
-                # Drop what an interrupted batch left behind (and any torn line).
-                records = list(iter_jsonl(path, errors=[]))
-                partial.update(str(self._doc_of(r)) for r in records if self._doc_of(r) not in done)
-                write_jsonl(path, [r for r in records if self._doc_of(r) in done])
-        return done, partial
+    folder: BuildFolder
 
-    @staticmethod
-    def _doc_of(record: dict[str, Any]) -> str | None:
+    @property
+    def outputs(self) -> list[str]:
+        return list(STAGE_FILES.values())
+
+    def config_hash(self) -> str:
+        return _config_hash(self.config)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "python": sys.version.split()[0],
+            "platform": platform.platform(),
+            **self.folder.describe(self.config),
+            "prompt_versions": prompt_versions(self.config),
+        }
+
+    def committed_keys(self, line: dict[str, Any]) -> Iterable[Hashable]:
+        return line["documents"]
+
+    def record_key(self, file: str, record: dict[str, Any]) -> Hashable:
         return record.get("document_id", record.get("id"))
 
-    def _store_slot(self) -> Any:
-        return output_store_slot(self.config, self.out)
-
-    def _open_store(self) -> Any:
-        from kgjudge.graph import build_store
-
-        return build_store(self._store_slot())
-
     def _store_label(self) -> str:
-        slot = self._store_slot()
+        slot = self.folder.store_slot(self.config)
         where = getattr(slot, "path", None) or getattr(slot, "uri", None) or "memory"
         return f"{slot.type} at {where}"
 
     def _append(self, result: BatchResult) -> None:
-        for key, name in STAGE_FILES.items():
-            write_jsonl(self.out / name, getattr(result, key), append=True)
-        write_jsonl(self.out / "rejected.jsonl", [j for j in result.judged if not j.judgement.label], append=True)
         # The store write is idempotent (upsert by triple id), so a batch redone after an
         # interruption overwrites rather than duplicates.
         kept = {t.id for t in result.triples}
-        self.store.upsert(result.triples, [j.judgement for j in result.judged if j.triple.id in kept])
+        self.store.upsert(result.triples, [j.judgement for j in result.judgements if j.triple.id in kept])
         line = {"documents": result.document_ids, "usage": {k: v.model_dump() for k, v in result.usage.items()}}
-        self.folder.commit(line)
-
-    def _write_manifest(self, input_hash: str, *, finished: bool, summary: BuildSummary | None = None) -> None:
-        from kgjudge import __version__
-
-        data: dict[str, Any] = {
-            "kgjudge": __version__,
-            "python": sys.version.split()[0],
-            "platform": platform.platform(),
-            "finished": finished,
-            "config_hash": _config_hash(self.config),
-            "input_hash": input_hash,
-            "format": MANIFEST_FORMAT,
-            "config": config_to_dict(self.config),
-            "prompt_versions": {
-                "denoise": [self.config.pipeline.denoise.entities_prompt, self.config.pipeline.denoise.rewrite_prompt]
-                if self.config.pipeline.denoise.enabled else [],
-                "extract": self.config.pipeline.extract.prompt,
-            },
-        }
-        if summary is not None:
-            data["summary"] = summary.model_dump(mode="json")
-        self.folder.write_manifest(data)
+        self.commit_batch({STAGE_FILES[name]: records for name, records in result.records().items()}, line)
 
     # -- engines -------------------------------------------------------------------------------
 
@@ -289,8 +219,12 @@ class Build:
         input_hash = hashlib.sha256(
             json.dumps([[d.id, hashlib.sha256(d.text.encode()).hexdigest()] for d in loaded.documents]).encode()
         ).hexdigest()[:16]
-        done, partial = self._prepare(loaded, input_hash)
-        self.store = self._open_store()
+        done, dropped = self.start(input_hash)
+        partial = {str(self.record_key("", r)) for r in dropped}
+        write_jsonl(self.out / REJECTS, loaded.rejects)
+        if loaded.gold:
+            write_jsonl(self.out / GOLD, loaded.gold)
+        self.store = self.folder.open_store(self.config)
         # The store may hold triples of an interrupted batch (written before its progress line)
         # or, on --restart, of an earlier build: those documents are cleared before they are redone.
         for doc_id in sorted(partial | ({d.id for d in loaded.documents} if self.restart else set())):
@@ -314,7 +248,7 @@ class Build:
             self.store.close()
         summary = self._summarise(loaded, len(batches), this_run, time.perf_counter() - started)
         summary = summary.model_copy(update={"store": self._store_label(), "store_stats": stats.model_dump()})
-        self._write_manifest(input_hash, finished=True, summary=summary)
+        self.write_manifest(finished=True, summary=summary.model_dump(mode="json"))
         return summary
 
     async def _run_local(self, batches: list[list[Document]], this_run: Usage, bar: Any) -> None:
@@ -334,24 +268,21 @@ class Build:
             )
 
     def _summarise(self, loaded: LoadedInputs, batches: int, this_run: Usage, wall: float) -> BuildSummary:
-        def read(name: str) -> list[dict[str, Any]]:
-            path = self.out / name
-            return list(iter_jsonl(path)) if path.is_file() else []
-
-        triples = read("triples.jsonl")
+        read = self.folder.records
+        triples = read("triples")
         usage: dict[str, Usage] = {}
         for line in self.folder.committed():
             for stage, counts in line.get("usage", {}).items():
                 usage.setdefault(stage, Usage()).add(Usage.model_validate(counts))
         relations = Counter(t["relation"] for t in triples)
         degree = Counter([t["head"] for t in triples] + [t["tail"] for t in triples])
-        failures = Counter(f["stage"] for f in read("failures.jsonl"))
-        judged = read("judgements.jsonl")
+        failures = Counter(f["stage"] for f in read("failures"))
+        judged = read("judgements")
         return BuildSummary(
             out=str(self.out),
-            documents=len(read("documents.jsonl")),
+            documents=len(read("documents")),
             rejected=len(loaded.rejects),
-            chunks=len(read("chunks.jsonl")),
+            chunks=len(read("chunks")),
             entities=len(degree),
             triples=len(triples),
             judged=len(judged),

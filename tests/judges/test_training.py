@@ -21,7 +21,7 @@ from kgjudge.judges import (  # noqa: E402
     judge_request,
     read_metadata,
 )
-from kgjudge.judges._training import _Collator  # noqa: E402
+from kgjudge.judges.kasft._training import _Collator  # noqa: E402
 from kgjudge.llm import LLM, HFBackend, HFConfig  # noqa: E402
 
 
@@ -117,7 +117,7 @@ def test_extractor_training_and_bad_configs(tmp_path: Path, tiny_llama_dir: Path
 def test_document_groups_give_the_same_loss_as_one_example_at_a_time(tiny_backend: HFBackend) -> None:
     import transformers
 
-    from kgjudge.judges._training import _GroupCollator, _group_trainer, group_rows
+    from kgjudge.judges.kasft._training import _GroupCollator, _group_trainer, group_rows
 
     tok, model = tiny_backend.tokenizer, tiny_backend.model
     doc = "Town1 lies in Land1 near the river. It was founded in 1801 by settlers."

@@ -259,12 +259,11 @@ def test_query_out_opens_the_store_the_build_wrote(tmp_path: Path) -> None:
 
 
 def test_the_manifest_holds_the_config_the_build_ran(tmp_path: Path) -> None:
-    from kgjudge.pipeline import manifest_config
+    from kgjudge.pipeline import BuildFolder
 
     config = parse_config(judged_config(tmp_path, tmp_path / "g.json"))
     build([make_docs(tmp_path)], config, tmp_path / "out", progress=False)
-    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
-    again = manifest_config(manifest)
+    again = BuildFolder(tmp_path / "out").config()
     assert again == config
     assert again.judge.threshold == 0.7 and again.judge.adapter == "judge"
     assert again.store.path == str(tmp_path / "g.json")
