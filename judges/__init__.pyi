@@ -13,7 +13,6 @@ from .kasft._extraction import (
     Extraction as Extraction,
     extraction_scores as extraction_scores,
     ExtractionScores as ExtractionScores,
-    parse_triples as parse_triples,
 )
 from .triples._factory import (
     build_judge as build_judge,
@@ -47,7 +46,7 @@ from .filter._inputs import (
     FilterReject as FilterReject,
     load_examples as load_examples,
     LoadedExamples as LoadedExamples,
-    normalise as normalise,
+    record_messages as record_messages,
 )
 from .filter._judges import (
     build_filter_judge as build_filter_judge,

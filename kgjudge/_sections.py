@@ -35,3 +35,10 @@ class BackendSlot(Slot):
     of the config's ``backends`` (checked by :func:`kgjudge._config.backend_of`)."""
 
     backend: str = Field(default="default", description="name of the backend in the config's backends")
+
+
+def prompt_field(default: str, *, reads: str | None = None, description: str | None = None) -> Any:
+    """A config field naming a prompt template version; ``reads`` says what its replies hold
+    (``triples``), so the parser registered for that version and kind reads them (see
+    :func:`kgjudge._prompts.reply_parser`). Choice-scored prompts read nothing."""
+    return Field(default=default, description=description, json_schema_extra={"reads": reads} if reads else None)

@@ -107,7 +107,7 @@ def _turns(record: dict[str, Any], key: str, role_key: str, text_key: str, roles
     return messages
 
 
-def normalise(record: dict[str, Any], fmt: InputFormat = "auto") -> tuple[str, list[ChatMessage]]:
+def record_messages(record: dict[str, Any], fmt: InputFormat = "auto") -> tuple[str, list[ChatMessage]]:
     """The shape and chat messages of one record.
 
     Raises:
@@ -219,7 +219,7 @@ def load_examples(inputs: list[str | os.PathLike[str]], fmt: InputFormat = "auto
                 out.rejects.append(FilterReject(file=str(path), line=line, reason=item))
                 continue
             try:
-                shape, messages = normalise(item, fmt)
+                shape, messages = record_messages(item, fmt)
             except ValueError as exc:
                 out.rejects.append(FilterReject(file=str(path), line=line, reason=str(exc)))
                 continue

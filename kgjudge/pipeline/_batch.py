@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from kgjudge._cache import ResponseCache
 from kgjudge._config import KGJudgeConfig, backend_of
+from kgjudge._prompts import prompt_fields, section_parser
 from kgjudge._records import Chunk, Document, Record, Triple
 from kgjudge.judges import Judge, build_judge
 from kgjudge.llm import LLM, LLMBackend, Usage, build_backend, build_cache
@@ -47,6 +48,12 @@ class BatchResult(Record):
         return {name: getattr(self, name) for name in self.outputs()}
 
 
+def stage_sections(config: KGJudgeConfig) -> dict[str, BaseModel]:
+    """The config sections of the pipeline's stages (``pipeline.<stage>``), in order."""
+    pipeline = config.pipeline
+    return {name: value for name in type(pipeline).model_fields if isinstance(value := getattr(pipeline, name), BaseModel)}
+
+
 class StageRunner:
     """The chunker and the backends a build needs, built once per process (or Ray worker).
 
@@ -69,6 +76,12 @@ class StageRunner:
         self.backends: dict[str, LLMBackend] = {
             name: given.get(name) or build_backend(slots[name], key=f"backends.{name}") for name in sorted(slots)
         }
+        for stage, section in stage_sections(config).items():
+            if getattr(section, "enabled", True):
+                # A prompt's replies are read by the parser of its version: a version without
+                # one is refused now, before any model call.
+                for name in prompt_fields(section):
+                    section_parser(section, name, key=f"pipeline.{stage}.{name}")
         self.chunker = Chunker(pipeline.chunking)
         self.judge: Judge | None = None
         if config.judge is not None:

@@ -41,10 +41,11 @@ from kgjudge._errors import ConfigError, InputError
 from kgjudge._extras import require
 from kgjudge._inputs import LoadedInputs, load_documents
 from kgjudge._jsonl import write_jsonl
+from kgjudge._prompts import prompt_fields
 from kgjudge._records import Document
 from kgjudge._run_folder import ResumableRun
 from kgjudge.llm import Usage
-from kgjudge.pipeline._batch import BatchResult, StageRunner
+from kgjudge.pipeline._batch import BatchResult, StageRunner, stage_sections
 
 STAGE_FILES = {name: BuildFolder.file(name) for name in BatchResult.outputs()}
 """Stage output -> its file in the build folder."""
@@ -55,18 +56,18 @@ def prompt_versions(config: KGJudgeConfig) -> dict[str, Any]:
     (one: the version; several: a list; a disabled stage: none), so a new stage's prompts are
     recorded without a change here."""
 
-    def of(section: Any) -> Any:
-        if not isinstance(section, BaseModel) or not getattr(section, "enabled", True):
-            return []
-        found = [getattr(section, name) for name in type(section).model_fields if name.endswith("prompt")]
+    def versions(section: BaseModel) -> Any:
+        found = list(prompt_fields(section).values())
         return found[0] if len(found) == 1 else found
 
-    stages = {name: getattr(config.pipeline, name) for name in type(config.pipeline).model_fields}
-    versions = {name: of(section) for name, section in stages.items() if isinstance(section, BaseModel)}
-    versions = {name: found for name, found in versions.items() if found or getattr(stages[name], "enabled", None) is False}
+    out: dict[str, Any] = {}
+    for name, section in stage_sections(config).items():
+        enabled = getattr(section, "enabled", True)
+        if not enabled or prompt_fields(section):
+            out[name] = versions(section) if enabled else []
     if config.judge is not None:
-        versions["judge"] = of(config.judge)
-    return versions
+        out["judge"] = versions(config.judge)
+    return out
 
 
 class BuildSummary(BaseModel):

@@ -22,6 +22,7 @@ from ._extract import (
     EXTRACT_PROMPT as EXTRACT_PROMPT,
     extract_request as extract_request,
     EXTRACT_SCHEMA as EXTRACT_SCHEMA,
+    parse_reply as parse_reply,
     parse_triples as parse_triples,
 )
 from ._types import (

@@ -287,3 +287,22 @@ def test_a_manifest_written_before_the_full_config_still_opens(tmp_path: Path) -
     (tmp_path / "out" / "manifest.json").write_text(json.dumps(manifest))
     with open_graphrag(tmp_path / "out", with_llm=False) as rag:
         assert rag.store.stats().triples == len(read(tmp_path / "out", "triples.jsonl")) > 0
+
+
+def test_the_manifest_names_every_prompt_the_judges_included(tmp_path: Path) -> None:
+    cfg = judged_config(tmp_path, tmp_path / "g.json")
+    build([make_docs(tmp_path)], parse_config(cfg), tmp_path / "out", progress=False)
+    versions = json.loads((tmp_path / "out" / "manifest.json").read_text())["prompt_versions"]
+    assert versions == {"denoise": ["denoise_entities.v1", "denoise_rewrite.v1"], "extract": "triple_extract.v1",
+                        "judge": "triple_judge.v1"}
+
+
+def test_a_prompt_version_without_its_parser_is_refused_before_any_model_call(tmp_path: Path) -> None:
+    from kgjudge.llm import FakeBackend, FakeConfig
+
+    cfg = config_dict(tmp_path)
+    cfg["pipeline"]["extract"] = {"prompt": "denoise_rewrite.v1"}  # a template, but not an extraction one
+    fake = FakeBackend(FakeConfig(rules=RULES))
+    with pytest.raises(ConfigError, match="key 'pipeline.extract.prompt'.*denoise_rewrite.v1' has no parser of triples.*triple_extract.v1"):
+        build([make_docs(tmp_path)], parse_config(cfg), tmp_path / "out", progress=False, backends={"default": fake})
+    assert fake.calls == []
