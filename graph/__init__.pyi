@@ -44,16 +44,27 @@ from ._rdf import (
     RDFConfig as RDFConfig,
     RDFStore as RDFStore,
 )
+from ._answering import (
+    Answerer as Answerer,
+    NOT_FOUND as NOT_FOUND,
+    parse_answer as parse_answer,
+    select_candidates as select_candidates,
+)
 from ._rag import (
-    Answer as Answer,
-    approximate_tokens as approximate_tokens,
-    Citation as Citation,
-    ContextFact as ContextFact,
     GraphRAG as GraphRAG,
     open_graphrag as open_graphrag,
-    parse_answer as parse_answer,
+)
+from ._rag_records import (
+    Answer as Answer,
+    Citation as Citation,
+    ContextFact as ContextFact,
     RetrievedContext as RetrievedContext,
-    select_candidates as select_candidates,
+)
+from ._retrieval import (
+    Retriever as Retriever,
+)
+from ._tokens import (
+    approximate_tokens as approximate_tokens,
     token_counter as token_counter,
 )
 from ._resolution import (
