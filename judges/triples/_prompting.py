@@ -25,8 +25,6 @@ A, B = "A", "B"
 PAIR_CHOICES = [A, B]
 
 
-
-
 def judge_messages(
     document: str | None,
     head: str,
@@ -72,8 +70,6 @@ def judge_request(
 def judge_answer(label: bool) -> str:
     """The training target of a judge example."""
     return YES if label else NO
-
-
 
 
 def pair_messages(
