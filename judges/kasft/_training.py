@@ -336,7 +336,7 @@ def train(task: Task, config: TrainConfig, *, config_text: str | None = None, lo
     torch = require("torch", "hf")
     transformers = require("transformers", "hf")
     peft = require("peft", "hf")
-    from kgjudge.llm._models import hf_model_dir, resolve_model
+    from kgjudge.llm import hf_model_dir, resolve_model
 
     opt = config.training
     if opt.threads:
@@ -495,7 +495,7 @@ def _dev_metrics(task: Task, config: TrainConfig, adapter_dir: Path, dev_ex: lis
     """Dev-split quality through the real inference path (the ``hf`` backend with the adapter)."""
     from kgjudge.judges.kasft._extraction import extraction_scores, extract_triples
     from kgjudge.judges.triples._graphjudger import GraphJudger, GraphJudgerConfig
-    from kgjudge.metrics._judge import binary_metrics, calibrate_threshold
+    from kgjudge.metrics import binary_metrics, calibrate_threshold
     from kgjudge.llm import LLM, HFBackend, HFConfig
 
     opt = config.training

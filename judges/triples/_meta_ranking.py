@@ -218,7 +218,7 @@ class Embedder:
 
     def encode(self, texts: Sequence[str]) -> Any:
         if self._embed is None:
-            from kgjudge.graph._resolution import SentenceEmbedder
+            from kgjudge.graph import SentenceEmbedder
 
             self._embed = SentenceEmbedder(embedder_path(self.spec), extra="judges", key="embedding_model")
         return self._embed(texts)

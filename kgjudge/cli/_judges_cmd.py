@@ -22,7 +22,7 @@ ConfigOpt = typer.Option(..., "--config", "-c", help="YAML config file")
 
 
 def _train(task: str, config: Path) -> None:
-    from kgjudge.judges.kasft._training import load_train_config, train
+    from kgjudge.judges import load_train_config, train
 
     cfg = load_train_config(config)
     meta = train(task, cfg, config_text=config.read_text(encoding="utf-8"), log=lambda m: typer.echo(m, err=True))
@@ -79,11 +79,8 @@ def judge_calibrate(
     import random
 
     from kgjudge._jsonl import read_jsonl
-    from kgjudge.judges.triples._factory import judge_from_file, write_threshold
-    from kgjudge.judges.triples._graphjudger import GraphJudger
-    from kgjudge.judges.kasft._data import JudgeExample
-    from kgjudge.judges.triples._meta_ranking import LabelledPair, QAPair
-    from kgjudge.metrics._judge import calibrate_threshold
+    from kgjudge.judges import GraphJudger, JudgeExample, QAPair, calibrate_threshold, judge_from_file, write_threshold
+    from kgjudge.judges.triples._meta_ranking import LabelledPair
 
     if objective not in ("f1", "precision"):
         raise ConfigError(f"unknown objective '{objective}'", key="objective", choices=["f1", "precision"])
@@ -121,7 +118,7 @@ def judge_triples(
     """Judge triples against their documents; writes one Judgement per triple."""
     from kgjudge._jsonl import read_jsonl, write_jsonl
     from kgjudge._records import Document, Triple
-    from kgjudge.judges.triples._factory import judge_from_file
+    from kgjudge.judges import judge_from_file
 
     items = read_jsonl(triples, Triple)
     docs = {d.id: d.text for d in read_jsonl(documents, Document)}
@@ -148,9 +145,7 @@ def cascade_command(
 
     from kgjudge._config import backend_of, parse_config, validation_error
     from kgjudge._jsonl import read_jsonl, write_jsonl
-    from kgjudge.judges.triples._cascade import Cascade, CascadeConfig, CascadeQuery
-    from kgjudge.judges.triples._factory import build_judge
-    from kgjudge.judges.triples._meta_ranking import MetaRanker
+    from kgjudge.judges import Cascade, CascadeConfig, CascadeQuery, MetaRanker, build_judge
     from kgjudge.llm import llm_from_config
 
     try:
