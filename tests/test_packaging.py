@@ -60,7 +60,7 @@ def test_judges_and_graph_install_under_kgjudge_only() -> None:
     assert result.stdout.split() == ["None", "None", "kgjudge.graph"]
 
 
-@pytest.mark.parametrize("name", ["kgjudge", "kgjudge.llm", "kgjudge.judges", "kgjudge.graph"])
+@pytest.mark.parametrize("name", ["kgjudge", "kgjudge.llm", "kgjudge.judges", "kgjudge.graph", "kgjudge.stages", "kgjudge.pipeline", "kgjudge.metrics"])
 def test_exports_are_sorted_and_resolve(name: str) -> None:
     module = importlib.import_module(name)
     assert module.__all__ == sorted(module.__all__)
