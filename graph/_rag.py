@@ -223,7 +223,7 @@ class GraphRAG:
             return None
         if self.llm is None:
             raise ConfigError("community summaries need a model: give GraphRAG an llm", key="rag.backend")
-        triples = list(self.store.iter_triples())
+        triples = [st for st in self.store.iter_triples() if not st.rejected_by_curation()]
         cfg = self.config
         report = self.communities.update(
             triples, self._summarise, model=self.llm.backend.fingerprint(),
@@ -306,7 +306,8 @@ class GraphRAG:
         for st in triples:
             t = st.triple
             conf = confidence(st, cfg.unjudged_confidence)
-            if conf < cfg.min_confidence:
+            # A fact a person rejected is never shown to the model, whatever min_confidence is.
+            if conf < cfg.min_confidence or st.rejected_by_curation():
                 continue
             anchor = max(seeds.get(t.head, 0.0), seeds.get(t.tail, 0.0)) or default_anchor
             hops = min(dist.get(t.head, math.inf), dist.get(t.tail, math.inf))
