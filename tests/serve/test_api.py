@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 import pytest
 import yaml
-from conftest import HOSTILE, client_for
+from _serving import HOSTILE, client_for
 
 from kgjudge import CURATION_JUDGE, Entity, Triple
 from kgjudge.graph import build_store

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import client_for
+from _serving import client_for
 from typer.testing import CliRunner
 
 from kgjudge import ConfigError, CurationDecision, Triple, read_jsonl

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import client_for, running_server
+from _serving import client_for, running_server
 
 from kgjudge.serve import TOKEN_ENV, Guard, guard_for, open_explorer
 from kgjudge.serve._app import STATIC

@@ -467,6 +467,15 @@
     } catch (e) { toast(e.message, true); }
   }
 
+  async function openLinkedFact(tripleId) {
+    try {
+      const detail = await api("/api/triples/" + encodeURIComponent(tripleId));
+      $("search").value = detail.fact.triple.head;
+      await loadEntity(detail.fact.triple.head);
+      await openFact(tripleId);
+    } catch (e) { toast(e.message, true); }
+  }
+
   // -- runs ------------------------------------------------------------------------------------
 
   let runsLoaded = false;
@@ -590,8 +599,10 @@
       const centre = state.cy.nodes("[?center]");
       if (centre.nonempty()) { const name = centre.first().data("name"); resetGraph(); await loadEntity(name); }
     });
+    // Links into the page: ?entity=NAME opens an entity, ?triple=ID a fact with its neighbourhood.
     const params = new URLSearchParams(location.search);
-    if (params.get("entity")) pick(params.get("entity"));
+    if (params.get("triple")) openLinkedFact(params.get("triple"));
+    else if (params.get("entity")) pick(params.get("entity"));
   }
 
   document.addEventListener("DOMContentLoaded", start);
