@@ -29,6 +29,25 @@ def choose_token(host: str) -> tuple[str | None, str]:
     return None, ""
 
 
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host:port`` (0: any free port) for uvicorn to serve on.
+
+    Raises:
+        ConfigError: the address cannot be bound.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # IPPROTO_TCP explicitly: asyncio turns Nagle's algorithm off (TCP_NODELAY) only for sockets
+    # that say they are TCP, and with it on every keep-alive response waits ~40 ms for an ACK.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}", key="--port") from exc
+    return sock
+
+
 def serve(
     explorer: Explorer,
     *,
@@ -43,16 +62,9 @@ def serve(
     token, origin = choose_token(host)
     app = create_app(explorer, guard_for(host, token=token, cors_origins=cors_origins,
                                          max_body=explorer.limits.max_body))
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}", key="--port") from exc
+    sock = listening_socket(host, port)
     bound = sock.getsockname()[1]
-    shown = f"[{host}]" if family == socket.AF_INET6 else host
+    shown = f"[{host}]" if sock.family == socket.AF_INET6 else host
     url = f"http://{shown}:{bound}/"
     mode = "editable (--allow-edit)" if explorer.allow_edit else "read-only"
     echo(f"kgjudge serve: {explorer.folder.name} ({mode})")

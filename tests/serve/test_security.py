@@ -157,6 +157,35 @@ def test_the_page_never_parses_data_as_markup() -> None:
     assert (STATIC / "vendor" / "cytoscape.LICENSE").read_text().startswith("Copyright (c)")
 
 
+def test_connections_are_served_without_nagle_delays() -> None:
+    """Keep-alive responses (headers, then body) waited ~40 ms for delayed ACKs when the
+    listening socket did not say it was TCP: asyncio then leaves TCP_NODELAY off."""
+    import asyncio
+    import socket
+
+    from kgjudge.serve._server import listening_socket
+
+    sock = listening_socket("127.0.0.1", 0)
+    seen: list[int] = []
+
+    async def main() -> None:
+        async def handle(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            seen.append(writer.get_extra_info("socket").getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            writer.close()
+
+        server = await asyncio.start_server(handle, sock=sock)
+        async with server:
+            _, writer = await asyncio.open_connection(*sock.getsockname())
+            for _ in range(100):
+                if seen:
+                    break
+                await asyncio.sleep(0.01)
+            writer.close()
+
+    asyncio.run(main())
+    assert seen == [1]
+
+
 def test_a_slow_question_does_not_block_other_requests(built: Path, tmp_path: Path) -> None:
     """Over a real uvicorn server: a question whose model takes 3 s, and a stats request
     meanwhile that must come back at once."""
