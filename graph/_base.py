@@ -50,6 +50,9 @@ class GraphStore(ABC):
     formats: ClassVar[tuple[str, ...]] = ()
     features: StoreFeatures = StoreFeatures()
     batch_size: int = 1000
+    concurrent_reads: ClassVar[bool] = False
+    """Whether several threads may read at once, while one other thread writes (a server
+    serialises every call of a store that does not say so)."""
 
     # -- writing -----------------------------------------------------------------------------
 

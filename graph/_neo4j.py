@@ -249,6 +249,8 @@ class Neo4jStore(GraphStore):
 
     name = "neo4j.v1"
     formats = ()
+    # The driver is shared by threads; every call opens its own session and transaction.
+    concurrent_reads = True
 
     def __init__(self, config: Neo4jConfig | None = None) -> None:
         self.config = config or Neo4jConfig()

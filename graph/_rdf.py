@@ -100,6 +100,8 @@ class RDFStore(GraphStore):
     name = "rdf.v1"
     formats = ("jsonld", "nquads", "nt", "trig", "turtle")
     features = StoreFeatures(sparql=True)
+    # pyoxigraph's store takes reads from any thread beside a writer (each read sees a snapshot).
+    concurrent_reads = True
 
     def __init__(self, config: RDFConfig | None = None) -> None:
         self.config = config or RDFConfig()

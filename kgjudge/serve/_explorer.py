@@ -57,10 +57,14 @@ class ForbiddenError(KGJudgeError):
     """A write to a server started read-only (HTTP 403)."""
 
 
+WRITES = frozenset({"upsert", "upsert_entities", "set_embeddings", "delete_document", "clear", "close"})
+
+
 class LockedStore:
-    """A store whose every call holds one lock: the stores are not all safe to call from
-    several threads at once (the networkx one is plain Python). Iterators are read whole
-    inside the lock. Model calls never hold it, so a slow question blocks no other request.
+    """A store shared by the server's threads: writes hold one lock; reads hold it too unless
+    the store allows concurrent reads (:attr:`GraphStore.concurrent_reads`; the networkx store is
+    plain Python and does not), and then iterators are read whole inside the lock. Model calls
+    never hold it, so a slow question blocks no other request.
     """
 
     def __init__(self, store: GraphStore, lock: threading.RLock) -> None:
@@ -69,7 +73,7 @@ class LockedStore:
 
     def __getattr__(self, name: str) -> Any:
         value = getattr(self._store, name)
-        if not callable(value):
+        if not callable(value) or (self._store.concurrent_reads and name not in WRITES):
             return value
 
         def call(*args: Any, **kwargs: Any) -> Any:
@@ -78,6 +82,14 @@ class LockedStore:
                 return iter(list(result)) if isinstance(result, Iterator) else result
 
         return call
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_size, stat.st_mtime_ns
 
 
 def to_fact(st: StoredTriple, unjudged: float, source: str = "store") -> Fact:
@@ -125,6 +137,7 @@ class Explorer:
         self._llms: dict[str, LLM] = {}
         self._judge: Any = None
         self._files: dict[str, LineIndex] = {}
+        self._summaries: dict[int, tuple[tuple[Any, ...], RunSummary]] = {}
 
     def close(self) -> None:
         """Close the store and every model client."""
@@ -180,9 +193,12 @@ class Explorer:
         key = normalise_name(query)
         if key:
             keys = index.keys
-            start = bisect.bisect_left(keys, key)
-            prefixed = list(islice((k for k in keys[start:] if k.startswith(key)), limit * 4)) if start < len(keys) else []
-            contained = [k for k in keys if key in k and not k.startswith(key)][: limit * 4]
+            prefixed = []
+            for i in range(bisect.bisect_left(keys, key), len(keys)):
+                if not keys[i].startswith(key) or len(prefixed) >= limit * 4:
+                    break
+                prefixed.append(keys[i])
+            contained = list(islice((k for k in keys if key in k and not k.startswith(key)), limit * 4))
             for k, method, score in [*((k, "prefix", 0.75) for k in prefixed), *((k, "substring", 0.5) for k in contained)]:
                 for name, surface, _alias in index.by_key[k]:
                     found.setdefault(name, EntityMatch(name=name, matched=surface, method=method, score=score, degree=0))
@@ -419,9 +435,20 @@ class Explorer:
         return self._files[key]
 
     def run_summary(self, index: int) -> RunSummary:
-        """Counts, usage and score histograms of a run (from its manifest and files)."""
+        """Counts, usage and score histograms of a run (from its manifest and files; read again
+        only when one of them changed)."""
         run = self._run(index)
-        manifest = run.manifest
+        stamp = tuple(_stamp(run.file(n)) for n in ("manifest.json", "progress.jsonl", "judgements.jsonl",
+                                                      "decisions.jsonl", "rejected.jsonl", "rejects.jsonl"))
+        cached = self._summaries.get(index)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        summary = self._summarise(index, run)
+        self._summaries[index] = (stamp, summary)
+        return summary
+
+    def _summarise(self, index: int, run: RunFiles) -> RunSummary:
+        manifest = run.current_manifest()
         usage: dict[str, Usage] = {}
         scores: dict[str, list[float]] = {}
         if run.kind == "build":

@@ -167,6 +167,30 @@ def test_a_curation_judgement_decides_whether_a_triple_is_rejected(store: GraphS
     assert st.rejected() and st.rejected_by_curation()
 
 
+def test_stores_that_allow_concurrent_reads_answer_threads_while_one_writes(store: GraphStore) -> None:
+    if not store.concurrent_reads:
+        pytest.skip(f"{store.name} serialises its callers")
+    from concurrent.futures import ThreadPoolExecutor
+
+    first = [Triple(head="Hub", relation="to", tail=f"n{i}", document_id="d") for i in range(200)]
+    store.upsert(first)
+
+    def read(k: int) -> int:
+        seen = 0
+        for _ in range(15):
+            page = store.triples_of("Hub", offset=k * 10, limit=50)
+            assert all(st.triple.head == "Hub" for st in page)
+            seen += len(store.get_triples([t.id for t in first[k :: 7]])) + len(store.neighbours("n1").triples)
+        return seen
+
+    with ThreadPoolExecutor(4) as pool:
+        readers = [pool.submit(read, k) for k in range(4)]
+        for batch in range(5):
+            store.upsert([Triple(head="Hub", relation="also", tail=f"m{batch}-{i}") for i in range(40)])
+        assert all(r.result() > 0 for r in readers)
+    assert store.degree("Hub") == 400 and store.stats().triples == 400
+
+
 def test_entities_and_search(store: GraphStore) -> None:
     store.upsert([
         Triple(head="Paris", relation="capital of", tail="France"),
