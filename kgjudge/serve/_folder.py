@@ -119,6 +119,15 @@ class RunFiles:
     def file(self, name: str) -> Path:
         return self.path / name
 
+    def current_manifest(self) -> dict[str, Any]:
+        """The manifest as it is now (a run may still be going); the one read at start when it
+        cannot be read."""
+        try:
+            found = RunFolder(self.path, self.kind).manifest()
+        except (OSError, ValueError):
+            found = None
+        return found if isinstance(found, dict) else self.manifest
+
     def report(self) -> dict[str, Any] | None:
         """A filter run's ``report.json`` (None for builds and unfinished runs)."""
         path = self.path / "report.json"

@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
-import json
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import parse_qs, quote, urlencode
+
+from kgjudge.serve._models import ErrorBody
 
 TOKEN_ENV = "KGJUDGE_SERVE_TOKEN"
 COOKIE = "kgjudge_token"
@@ -184,7 +185,7 @@ def _with_headers(send: Send, scope: Scope) -> Send:
 
 
 async def _error(send: Send, status: int, message: str) -> None:
-    body = json.dumps({"error": message, "status": status}).encode()
+    body = ErrorBody(error=message, status=status).model_dump_json().encode()
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})

@@ -279,3 +279,30 @@ def test_runs_view_counts_histograms_and_rejects(api, build_copy: Path) -> None:
     assert page["total"] == 2 and len(page["facts"]) == 1 and page["facts"][0]["rejected"]
     assert api.get("/api/runs/0/rejected", params={"offset": 1}).json()["facts"][0]["triple"]["id"] != page["facts"][0]["triple"]["id"]
     assert api.get("/api/runs/5").status_code == 404
+
+
+def test_runs_view_of_a_filter_run(build_copy: Path, tmp_path: Path) -> None:
+    pytest.importorskip("pyarrow")
+    pytest.importorskip("matplotlib")
+    from kgjudge.judges import Filter, parse_filter_config
+
+    data = tmp_path / "data.jsonl"
+    rows = [{"instruction": f"Question {i}?", "input": "", "output": f"Answer {i}."} for i in range(6)]
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows) + "{broken\n")
+    base, config = parse_filter_config({"backends": {"default": {"type": "fake.v1"}}, "cache": {"enabled": False},
+                                        "filter": {"judges": [{"type": "direct.v1"}], "batch_size": 3}})
+    summary = Filter(base, config, tmp_path / "filtered", progress=False).run([data])
+    assert summary.rejected >= 1
+    for api in client_for(build_copy, runs=[tmp_path / "filtered"]):
+        assert [r["kind"] for r in api.get("/api/info").json()["runs"]] == ["build", "filter"]
+        run = api.get("/api/runs/1").json()
+        assert run["kind"] == "filter" and run["finished"] and run["counts"]["kept"] == summary.kept
+        assert run["rejected"] == summary.rejected and run["rejected_inputs"] == 1
+        assert sum(b["count"] for b in run["histograms"]["combined"]) == 6 and "direct.v1" in run["histograms"]
+        assert run["usage"]["filter"]["requests"] >= 6
+        page = api.get("/api/runs/1/rejected").json()
+        assert page["total"] == summary.rejected and all(not d["kept"] and d["reasons"] for d in page["decisions"])
+        reject = api.get("/api/runs/1/rejects").json()["items"][0]["reject"]
+        assert reject["line"] == 7 and reject["file"] == str(data)
+    for api in client_for(build_copy):
+        assert api.get("/api/runs/1").status_code == 404
