@@ -306,3 +306,27 @@ def test_runs_view_of_a_filter_run(build_copy: Path, tmp_path: Path) -> None:
         assert reject["line"] == 7 and reject["file"] == str(data)
     for api in client_for(build_copy):
         assert api.get("/api/runs/1").status_code == 404
+
+
+def test_a_networkx_store_through_a_config_with_a_curation_log(built: Path, tmp_path: Path) -> None:
+    """The in-memory store (every call serialised by the server) and --curation-log."""
+    graph = tmp_path / "graph.json"
+    with build_store({"type": "rdf.v1", "path": str(built / "graph.oxigraph")}) as source, \
+            build_store({"type": "networkx.v1", "path": str(graph)}) as target:
+        found = list(source.iter_triples())
+        target.upsert([s.triple for s in found], [j for s in found for j in s.judgements])
+    config = tmp_path / "nx.yaml"
+    config.write_text(yaml.safe_dump({"backends": {"default": {"type": "fake.v1"}}, "cache": {"enabled": False},
+                                      "store": {"type": "networkx.v1", "path": str(graph)},
+                                      "rag": {"linking": {"embeddings": False}}}))
+    log = tmp_path / "decisions" / "log.jsonl"
+    for api in client_for(None, config=config, allow_edit=True, curation_log=log):  # type: ignore[arg-type]
+        assert api.get("/api/info").json()["store"] == "networkx.v1"
+        assert api.get("/api/entities", params={"q": "Marie Cuire"}).json()["hits"][0]["name"] == "Marie Curie"
+        nb = api.get("/api/neighbourhood", params={"entity": "Marie Curie", "limit": 2}).json()
+        assert len(nb["facts"]) == 2 and nb["more"] == {"Marie Curie": 2}
+        tid = nb["facts"][0]["triple"]["id"]
+        assert api.post(f"/api/curation/{tid}", json={"action": "reject"}).json()["facts"][0]["rejected"]
+    assert [json.loads(x)["triple"]["id"] for x in log.read_text().splitlines()] == [tid]
+    with build_store({"type": "networkx.v1", "path": str(graph)}) as store:     # saved on close
+        assert store.get_triples([tid])[0].rejected_by_curation()
