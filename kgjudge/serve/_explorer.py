@@ -13,7 +13,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from kgjudge import __version__
 from kgjudge._errors import ConfigError, InputError, KGJudgeError
@@ -47,6 +47,7 @@ from kgjudge.serve._models import (
 )
 
 HISTOGRAM_BINS = 20
+Source = Literal["store", "build_rejected"]
 
 
 class NotFoundError(KGJudgeError):
@@ -61,10 +62,10 @@ WRITES = frozenset({"upsert", "upsert_entities", "set_embeddings", "delete_docum
 
 
 class LockedStore:
-    """A store shared by the server's threads: writes hold one lock; reads hold it too unless
-    the store allows concurrent reads (:attr:`GraphStore.concurrent_reads`; the networkx store is
-    plain Python and does not), and then iterators are read whole inside the lock. Model calls
-    never hold it, so a slow question blocks no other request.
+    """A store shared by the server's threads: writes hold one lock, and so do reads unless the
+    store allows concurrent reads (:attr:`GraphStore.concurrent_reads`; the networkx store is
+    plain Python and does not). An iterator returned under the lock is read whole before the
+    lock is let go. Model calls never hold it, so a slow question blocks no other request.
     """
 
     def __init__(self, store: GraphStore, lock: threading.RLock) -> None:
@@ -92,10 +93,10 @@ def _stamp(path: Path) -> tuple[int, int] | None:
     return stat.st_size, stat.st_mtime_ns
 
 
-def to_fact(st: StoredTriple, unjudged: float, source: str = "store") -> Fact:
+def to_fact(st: StoredTriple, unjudged: float, source: Source = "store") -> Fact:
     """The explorer's view of a stored triple."""
     return Fact(triple=st.triple, judgements=st.judgements, confidence=round(confidence(st, unjudged), 4),
-                rejected=st.rejected(), curated=st.curation() is not None, source=source)  # type: ignore[arg-type]
+                rejected=st.rejected(), curated=st.curation() is not None, source=source)
 
 
 def histogram(scores: Sequence[float], bins: int = HISTOGRAM_BINS) -> list[HistogramBin]:
@@ -228,7 +229,7 @@ class Explorer:
                 self._rejected = LockedStore(store, threading.RLock())  # type: ignore[assignment]
             return self._rejected
 
-    def _facts(self, found: Sequence[StoredTriple], source: str = "store") -> list[Fact]:
+    def _facts(self, found: Sequence[StoredTriple], source: Source = "store") -> list[Fact]:
         return [to_fact(st, self.unjudged, source) for st in found]
 
     def neighbourhood(self, name: str, *, hops: int, limit: int, offset: int = 0, rejected: bool = False) -> Neighbourhood:
@@ -289,7 +290,7 @@ class Explorer:
         return Neighbourhood(entity=name, hops=hops, offset=offset, entities=[entities[n] for n in names if n in entities],
                              facts=ordered, more=more, truncated=truncated, hidden_rejected=hidden)
 
-    def _stored(self, triple_id: str) -> tuple[StoredTriple, str] | None:
+    def _stored(self, triple_id: str) -> tuple[StoredTriple, Source] | None:
         found = self.store.get_triples([triple_id])
         if found:
             return found[0], "store"

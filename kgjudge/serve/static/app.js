@@ -112,16 +112,16 @@
       maxZoom: 3,
       style: [
         { selector: "node", style: {
-          "label": "data(label)", "background-color": "#5b6b86", "color": "#1d2330", "font-size": 11,
+          "label": "data(label)", "background-color": "#5b6b86", "color": "#1d2330", "font-size": 13,
           "text-valign": "bottom", "text-margin-y": 4, "width": 18, "height": 18,
-          "text-wrap": "ellipsis", "text-max-width": 160, "text-background-color": "#fafaf7",
+          "text-wrap": "wrap", "text-max-width": 120, "text-background-color": "#fafaf7",
           "text-background-opacity": 0.8, "text-background-padding": 1,
         } },
         { selector: "node[?center]", style: { "background-color": "#2453a6", "width": 24, "height": 24, "font-weight": 600 } },
         { selector: "node[more > 0]", style: { "border-width": 2, "border-color": "#2453a6", "border-style": "dashed" } },
         { selector: "edge", style: {
           "curve-style": "bezier", "target-arrow-shape": "triangle", "width": 2.5, "line-color": "data(colour)",
-          "target-arrow-color": "data(colour)", "label": "data(label)", "font-size": 9, "color": "#475467",
+          "target-arrow-color": "data(colour)", "label": "data(label)", "font-size": 10, "color": "#475467",
           "text-rotation": "autorotate", "text-background-color": "#fafaf7", "text-background-opacity": 0.85,
           "text-wrap": "ellipsis", "text-max-width": 120,
         } },
@@ -149,9 +149,6 @@
         if (!state.more.has(name)) state.more.set(name, 0);
       }
     }
-    const wasEmpty = cy.elements().empty();
-    const anchor = cy.getElementById(nodeId(nb.entity));
-    const origin = anchor.nonempty() ? anchor.position() : { x: 0, y: 0 };
     cy.batch(() => {
       const names = new Set([nb.entity]);
       for (const fact of nb.facts) { names.add(fact.triple.head); names.add(fact.triple.tail); }
@@ -161,11 +158,8 @@
           existing.data({ label: nodeLabel(name), more: state.more.get(name) || 0 });
           continue;
         }
-        // New nodes start near the entity they were reached from, so the layout moves little.
-        const angle = Math.random() * 2 * Math.PI;
         added.push(cy.add({ group: "nodes", data: { id: nodeId(name), name, label: nodeLabel(name),
-          more: state.more.get(name) || 0, center: name === center },
-          position: { x: origin.x + 80 * Math.cos(angle), y: origin.y + 80 * Math.sin(angle) } }));
+          more: state.more.get(name) || 0, center: name === center } }));
       }
       for (const fact of nb.facts) {
         state.facts.set(fact.triple.id, fact);
@@ -175,15 +169,28 @@
         added.push(cy.add({ group: "edges", data }));
       }
     });
-    if (added.length) {
-      cy.layout({ name: "cose", animate: false, randomize: wasEmpty, nodeRepulsion: () => 40000,
-        idealEdgeLength: () => 140, edgeElasticity: () => 80, nodeOverlap: 20, componentSpacing: 120,
-        fit: true, padding: 50, randomSeed: 1 }).run();
-      // A few nodes would otherwise be blown up to the maximum zoom.
-      if (cy.zoom() > 1.2) { cy.zoom(1.2); cy.center(); }
-    }
+    if (added.length) layout();
     $("graph-hint").hidden = cy.elements().nonempty();
     renderFactList();
+  }
+
+  // Rings around the entity searched for: its facts' entities on the first ring, theirs on the
+  // second, and so on; entities reached only by expanding elsewhere go to the outer rings too.
+  function layout() {
+    const cy = state.cy;
+    const centre = cy.nodes("[?center]");
+    const depth = new Map();
+    if (centre.nonempty()) {
+      cy.elements().bfs({ roots: centre, visit: (node, edge, previous, i, level) => { depth.set(node.id(), level); } });
+    }
+    const deepest = Math.max(0, ...depth.values());
+    cy.layout({
+      name: "concentric", animate: false, fit: true, padding: 30, minNodeSpacing: 85, startAngle: 3 / 2 * Math.PI,
+      concentric: (node) => deepest + 1 - (depth.has(node.id()) ? depth.get(node.id()) : deepest + 1),
+      levelWidth: () => 1,
+    }).run();
+    // A few nodes would otherwise be blown up to the maximum zoom.
+    if (cy.zoom() > 1.2) { cy.zoom(1.2); cy.center(); }
   }
 
   function edgeData(fact) {
@@ -332,7 +339,7 @@
         el("thead", {}, el("tr", {}, ["judge", "score", "threshold", "decision", "why"].map((h) => el("th", {}, h)))),
         el("tbody", {}, fact.judgements.map((j) => el("tr", {},
           el("td", {}, j.judge, j.model ? el("div", { className: "muted" }, [j.model.model, j.model.adapter, j.model.prompt_version].filter(Boolean).join(" \u00b7 ")) : null),
-          el("td", {}, pct(j.score)), el("td", {}, pct(j.threshold)),
+          el("td", { className: "num" }, pct(j.score)), el("td", { className: "num" }, pct(j.threshold)),
           el("td", { className: j.label ? "kept" : "rejected" }, j.label ? "kept" : "rejected"),
           el("td", {}, (j.reasons || []).join("; ")))))));
     }
@@ -505,7 +512,8 @@
     if (counts.length) {
       section.appendChild(el("h3", {}, "Counts"));
       section.appendChild(el("table", {}, el("tbody", {}, counts.map(([k, v]) =>
-        row(k.replace(/_/g, " "), Array.isArray(v) ? v.map((x) => Array.isArray(x) ? x.join(": ") : String(x)).join(", ") : String(v))))));
+        row(k.replace(/_/g, " "), Array.isArray(v) ? v.map((x) => Array.isArray(x) ? x.join(": ") : String(x)).join(", ")
+          : (typeof v === "number" && !Number.isInteger(v) ? v.toFixed(2) : String(v)))))));
     }
     const usage = Object.entries(run.usage);
     if (usage.length) {
@@ -599,8 +607,11 @@
       const centre = state.cy.nodes("[?center]");
       if (centre.nonempty()) { const name = centre.first().data("name"); resetGraph(); await loadEntity(name); }
     });
-    // Links into the page: ?entity=NAME opens an entity, ?triple=ID a fact with its neighbourhood.
+    // Links into the page: ?entity=NAME opens an entity, ?triple=ID a fact with its neighbourhood;
+    // ?hops=N and ?rejected=1 set the controls first.
     const params = new URLSearchParams(location.search);
+    if (["1", "2", "3"].includes(params.get("hops"))) $("hops").value = params.get("hops");
+    if (params.get("rejected") === "1") $("show-rejected").checked = true;
     if (params.get("triple")) openLinkedFact(params.get("triple"));
     else if (params.get("entity")) pick(params.get("entity"));
   }
