@@ -19,15 +19,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
-REPO = Path(__file__).resolve().parents[1]
-DATA = REPO.parent / "shared" / "data"
-
-
-def missing(reason: str) -> None:
-    """Skip, or fail under KGJUDGE_STRICT=1: CI must never skip a real-component test."""
-    if os.environ.get("KGJUDGE_STRICT") == "1":
-        pytest.fail(f"required component missing: {reason}")
-    pytest.skip(reason)
+from _support import DATA, REPO, missing  # noqa: E402,F401  (shared with test modules)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from _corpus import open_test_store
-from conftest import missing
+from _support import missing
 
 from kgjudge import CURATION_JUDGE, Entity, InputError, Judgement, Span, StoreError, Triple
 from kgjudge._rag_config import LinkingConfig, RAGConfig
