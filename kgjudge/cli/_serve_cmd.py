@@ -55,12 +55,11 @@ def export_labels_command(
     """Write people's decisions (kgjudge serve --allow-edit) as judge training examples, the KASFT
     records `kgjudge train judge` reads from a data source `{examples: FILE}`."""
     from kgjudge._jsonl import write_jsonl
-    from kgjudge.serve._curation import export_labels, read_decisions
-    from kgjudge.serve._folder import CURATION_LOG, ServedFolder
+    from kgjudge.serve import ServedFolder, export_labels, read_decisions
 
     if source.is_dir():
         folder = ServedFolder(source)
-        log = folder.curation_log or source / CURATION_LOG
+        log = folder.curation_log
 
         def text(document_id: str) -> str | None:
             doc = folder.document(document_id)

@@ -1,6 +1,6 @@
-"""Helpers of the server tests: a small real build (`kgjudge build` over the fake backend, with
-GraphJudger's fake scores, an on-disk RDF store, a hostile document and a bad input line), test
-clients and a real uvicorn server in a thread."""
+"""Shared pieces of the server tests: a small real build (`kgjudge build` over the fake backend,
+with GraphJudger's fake scores, an on-disk RDF store, a hostile document and a bad input line),
+test clients and a real uvicorn server in a thread."""
 
 from __future__ import annotations
 
