@@ -211,7 +211,7 @@ class Explorer:
     def _rejected_store(self) -> GraphStore | None:
         """The triples the build's judge rejected (``rejected.jsonl``), in an in-memory store
         read on first use; None without a build folder."""
-        path = self.folder.build_file("rejected.jsonl")
+        path = self.folder.build_file("rejected")
         if path is None or not path.is_file():
             return None
         with self._index_lock:
@@ -439,8 +439,7 @@ class Explorer:
         """Counts, usage and score histograms of a run (from its manifest and files; read again
         only when one of them changed)."""
         run = self._run(index)
-        stamp = tuple(_stamp(run.file(n)) for n in ("manifest.json", "progress.jsonl", "judgements.jsonl",
-                                                      "decisions.jsonl", "rejected.jsonl", "rejects.jsonl"))
+        stamp = tuple(_stamp(run.file(n)) for n in ("manifest", "progress", "judgements", "decisions", "rejected", "rejects"))
         cached = self._summaries.get(index)
         if cached is not None and cached[0] == stamp:
             return cached[1]
@@ -458,11 +457,11 @@ class Explorer:
             for line in run.progress():
                 for stage, found in (line.get("usage") or {}).items():
                     usage.setdefault(stage, Usage()).add(Usage.model_validate(found))
-            for row in self._file(run.file("judgements.jsonl")).scan():
+            for row in self._file(run.file("judgements")).scan():
                 judgement = row.get("judgement") if isinstance(row, dict) else None
                 if isinstance(judgement, dict) and isinstance(judgement.get("score"), (int, float)):
                     scores.setdefault(str(judgement.get("judge")), []).append(float(judgement["score"]))
-            rejected = len(self._file(run.file("rejected.jsonl")))
+            rejected = len(self._file(run.file("rejected")))
             prompts = manifest.get("prompt_versions") or {}
         else:
             report = run.report() or {}
@@ -479,12 +478,12 @@ class Explorer:
         return RunSummary(
             index=index, kind=run.kind, folder=str(run.path), finished=bool(manifest.get("finished")), counts=counts,
             usage=usage, prompt_versions=prompts, histograms={k: histogram(v) for k, v in sorted(scores.items())},
-            rejected_inputs=len(self._file(run.file("rejects.jsonl"))), rejected=rejected,
+            rejected_inputs=len(self._file(run.file("rejects"))), rejected=rejected,
         )
 
     def _final_decisions(self, run: RunFiles) -> dict[str, FilterDecision]:
         final: dict[str, FilterDecision] = {}
-        for value in self._file(run.file("decisions.jsonl")).scan():
+        for value in self._file(run.file("decisions")).scan():
             try:
                 d = FilterDecision.model_validate(value)
             except ValueError:
@@ -495,7 +494,7 @@ class Explorer:
 
     def rejected_inputs(self, index: int, *, offset: int, limit: int) -> RejectedInputs:
         """A page of the inputs a run could not read (rejects.jsonl), each with its reason."""
-        lines = self._file(self._run(index).file("rejects.jsonl"))
+        lines = self._file(self._run(index).file("rejects"))
         items = []
         for n, value in lines.page(offset, limit):
             try:
@@ -510,7 +509,7 @@ class Explorer:
         if run.kind == "build":
             from kgjudge.stages import JudgedTriple
 
-            lines = self._file(run.file("rejected.jsonl"))
+            lines = self._file(run.file("rejected"))
             facts = []
             for _, value in lines.page(offset, limit):
                 try:

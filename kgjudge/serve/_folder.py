@@ -24,6 +24,14 @@ from kgjudge.graph import GraphRAG, open_graphrag
 
 CURATION_LOG = "curation.jsonl"
 RunKind = Literal["build", "filter"]
+RunFile = Literal["manifest", "progress", "judgements", "rejected", "rejects", "decisions"]
+# What each output of a run is called in its folder (judgements: a build's every decision;
+# rejected: the triples a build's judge rejected; rejects: unreadable inputs; decisions: a
+# filter run's every decision).
+FILE_NAMES: dict[str, str] = {
+    "manifest": MANIFEST, "progress": "progress.jsonl", "judgements": "judgements.jsonl",
+    "rejected": "rejected.jsonl", "rejects": "rejects.jsonl", "decisions": "decisions.jsonl",
+}
 
 
 class LineIndex:
@@ -116,8 +124,9 @@ class RunFiles:
     kind: RunKind
     manifest: dict[str, Any]
 
-    def file(self, name: str) -> Path:
-        return self.path / name
+    def file(self, name: RunFile) -> Path:
+        """Where one of the run's outputs is (it may not exist)."""
+        return self.path / FILE_NAMES[name]
 
     def current_manifest(self) -> dict[str, Any]:
         """The manifest as it is now (a run may still be going); the one read at start when it
@@ -211,10 +220,9 @@ class ServedFolder:
         closes the store."""
         return open_graphrag(self.out, self.config if self.config_file else None, file=self.config_file, with_llm=False)
 
-    def build_file(self, name: str) -> Path | None:
-        """A file of the build output (``rejected.jsonl``, ``rejects.jsonl``, ...), or None
-        without a folder."""
-        return self.out / name if self.out is not None else None
+    def build_file(self, name: RunFile) -> Path | None:
+        """Where one of the build's outputs is, or None without a folder."""
+        return self.run.file(name) if self.run is not None else None
 
     def document(self, document_id: str) -> Document | None:
         """The build's document with this id, or None."""
