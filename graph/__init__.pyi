@@ -11,6 +11,7 @@ from ._communities import (
     Community as Community,
     CommunityIndex as CommunityIndex,
     CommunityUpdate as CommunityUpdate,
+    confidence as confidence,
     partition as partition,
 )
 from ._io import (

@@ -76,6 +76,13 @@ class GraphRAG:
         self.owns_store = False
         self._checked = False
 
+    def use_llm(self, llm: Any) -> None:
+        """Answer (and count context tokens) with ``llm`` from now on; None detaches the model
+        (retrieval still works). For a caller that builds the model only when a question comes."""
+        self.llm = llm
+        self.answerer.llm = llm
+        self.count_tokens = self.retriever.count_tokens = token_counter(llm)
+
     # -- indexes ----------------------------------------------------------------------------
 
     @property
@@ -104,7 +111,7 @@ class GraphRAG:
             return None
         if self.llm is None:
             raise ConfigError("community summaries need a model: give GraphRAG an llm", key="rag.backend")
-        triples = list(self.store.iter_triples())
+        triples = [st for st in self.store.iter_triples() if not st.rejected_by_curation()]
         cfg = self.config
         report = self.communities.update(
             triples, self._summarise, model=self.llm.backend.fingerprint(),

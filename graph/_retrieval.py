@@ -113,7 +113,8 @@ class Retriever:
         for st in triples:
             t = st.triple
             conf = confidence(st, cfg.unjudged_confidence)
-            if conf < cfg.min_confidence:
+            # A fact a person rejected is never shown to the model, whatever min_confidence is.
+            if conf < cfg.min_confidence or st.rejected_by_curation():
                 continue
             anchor = max(seeds.get(t.head, 0.0), seeds.get(t.tail, 0.0)) or default_anchor
             hops = min(dist.get(t.head, math.inf), dist.get(t.tail, math.inf))

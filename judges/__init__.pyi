@@ -113,6 +113,7 @@ from .triples._prompting import (
 )
 from .kasft._training import (
     AdapterMetadata as AdapterMetadata,
+    build_examples as build_examples,
     encode_example as encode_example,
     load_train_config as load_train_config,
     read_metadata as read_metadata,

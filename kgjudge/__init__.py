@@ -31,8 +31,10 @@ from kgjudge._errors import (
 )
 from kgjudge._jsonl import iter_jsonl, read_jsonl, write_jsonl
 from kgjudge._records import (
+    CURATION_JUDGE,
     ChatMessage,
     Chunk,
+    CurationDecision,
     Document,
     Entity,
     FilterDecision,
@@ -51,10 +53,12 @@ __version__ = "0.1.0"
 __all__ = sorted(
     [
         "BackendError",
+        "CURATION_JUDGE",
         "CacheConfig",
         "ChatMessage",
         "Chunk",
         "ConfigError",
+        "CurationDecision",
         "Document",
         "Entity",
         "FilterDecision",

@@ -27,7 +27,7 @@ from kgjudge._jsonl import iter_jsonl
 from kgjudge._records import Record, stable_id
 
 Split = Literal["train", "dev", "test"]
-Kind = Literal["positive", "tail_swap", "head_swap", "relation_swap", "near_duplicate"]
+Kind = Literal["positive", "tail_swap", "head_swap", "relation_swap", "near_duplicate", "curated"]
 CORRUPTION_KINDS: tuple[str, ...] = ("tail_swap", "head_swap", "relation_swap", "near_duplicate")
 """How negatives are made from a gold triple:
 
@@ -36,6 +36,9 @@ CORRUPTION_KINDS: tuple[str, ...] = ("tail_swap", "head_swap", "relation_swap", 
 - ``near_duplicate``: an entity is replaced by a look-alike string: another entity of the corpus
   sharing a word with it (``Penn State University Press`` -> ``Oxford University Press``), or for
   entities with digits the same string with one digit changed (``1951`` -> ``1954``).
+
+Examples of kind ``curated`` are a person's decisions about extracted triples (accepted, rejected
+or corrected), written by ``kgjudge export-labels``; their label is the person's.
 """
 
 

@@ -53,7 +53,7 @@ def train_data(
 ) -> None:
     """Build the KASFT examples of a training config and print the counts per split and kind."""
     from kgjudge._jsonl import write_jsonl
-    from kgjudge.judges.kasft._training import build_examples, load_train_config
+    from kgjudge.judges import build_examples, load_train_config
 
     if task not in ("judge", "extractor"):
         raise ConfigError(f"unknown task '{task}'", key="task", choices=["judge", "extractor"])
