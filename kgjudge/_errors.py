@@ -98,3 +98,19 @@ class ParseError(KGJudgeError):
 
 class StoreError(KGJudgeError):
     """A graph store operation failed."""
+
+
+class FolderBusyError(KGJudgeError):
+    """Another process holds an output folder's lock.
+
+    Attributes:
+        folder: the output folder.
+        pid: the holder's process id (None when it could not be read).
+        command: the holder's command line, as it recorded it.
+    """
+
+    def __init__(self, message: str, *, folder: str, pid: int | None = None, command: str | None = None) -> None:
+        self.folder = folder
+        self.pid = pid
+        self.command = command
+        super().__init__(message)
