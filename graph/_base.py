@@ -120,9 +120,19 @@ class GraphStore(ABC):
         """Delete every triple from ``document_id`` with its judgements, and the entities left
         without any triple by that; returns how many triples were deleted."""
 
+    def delete_triples(self, ids: Iterable[str]) -> int:
+        """Delete the triples with these ids with their judgements, and the entities and
+        relations left without any triple by that; unknown ids are skipped. Returns how many
+        triples were deleted."""
+        raise StoreError(f"store {self.name} cannot delete triples by id")
+
     @abstractmethod
     def clear(self) -> None:
         """Delete everything in the store."""
+
+    def flush(self) -> None:
+        """Make every write so far durable (a store that keeps its data in memory writes its
+        file; others already are). A build calls it before it commits a batch."""
 
     # -- reading primitives ------------------------------------------------------------------
 

@@ -130,6 +130,12 @@ WITH r, r.id AS id, h.key AS hk, t.key AS tk
 DELETE r
 RETURN id, hk, tk
 """
+Q_DELETE_IDS = """
+MATCH (h:Entity)-[r:RELATION]->(t:Entity) WHERE r.id IN $ids
+WITH r, r.id AS id, h.key AS hk, t.key AS tk
+DELETE r
+RETURN id, hk, tk
+"""
 Q_DELETE_JUDGEMENTS = "MATCH (j:Judgement) WHERE j.triple_id IN $ids DELETE j"
 Q_DELETE_ORPHANS = """
 UNWIND $keys AS k
@@ -409,6 +415,23 @@ class Neo4jStore(GraphStore):
             return len(ids)
 
         return self._run(work, f"deleting document {document_id!r}")
+
+    def delete_triples(self, ids: Iterable[str]) -> int:
+        wanted = list(dict.fromkeys(ids))
+        deleted = 0
+        for start in range(0, len(wanted), self.batch_size):
+            chunk = wanted[start : start + self.batch_size]
+
+            def work(tx: Any, chunk: list[str] = chunk) -> int:
+                found = tx.run(Q_DELETE_IDS, ids=chunk).data()
+                keys = sorted({k for r in found for k in (r["hk"], r["tk"])})
+                if found:
+                    tx.run(Q_DELETE_JUDGEMENTS, ids=[r["id"] for r in found]).consume()
+                    tx.run(Q_DELETE_ORPHANS, keys=keys).consume()
+                return len(found)
+
+            deleted += self._run(work, f"deleting {len(chunk)} triple(s)")
+        return deleted
 
     def clear(self) -> None:
         def work(tx: Any) -> None:

@@ -124,9 +124,26 @@ class NetworkXStore(GraphStore):
         self.graph.remove_nodes_from([n for n in ends if self.graph.degree(n) == 0])
         return len(doomed)
 
+    def delete_triples(self, ids: Iterable[str]) -> int:
+        ends: set[str] = set()
+        count = 0
+        for triple_id in dict.fromkeys(ids):
+            found = self._ends.pop(triple_id, None)
+            if found is None:
+                continue
+            self.graph.remove_edge(found[0], found[1], key=triple_id)
+            ends.update(found)
+            count += 1
+        self.graph.remove_nodes_from([n for n in ends if self.graph.degree(n) == 0])
+        return count
+
     def clear(self) -> None:
         self.graph.clear()
         self._ends.clear()
+
+    def flush(self) -> None:
+        if self.config.path:
+            self.save()
 
     # -- reading -----------------------------------------------------------------------------
 

@@ -283,6 +283,15 @@ class RDFStore(GraphStore):
         statements = [
             q.subject for q in self._store.quads_for_pattern(None, self._p["document"], self._lit(document_id), self._prov)
         ]
+        return self._delete_statements(statements)
+
+    def delete_triples(self, ids: Iterable[str]) -> int:
+        statements = [s for s in (self._iri("statement", i) for i in dict.fromkeys(ids)) if self._store.contains_named_graph(s)]
+        return self._delete_statements(statements)
+
+    def _delete_statements(self, statements: Sequence[Any]) -> int:
+        """Delete statement graphs with their provenance and judgements, then the entities and
+        relations nothing uses any more."""
         ends: set[Any] = set()
         relations: set[Any] = set()
         for s in statements:

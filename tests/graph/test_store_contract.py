@@ -244,6 +244,23 @@ def test_delete_document(store: GraphStore) -> None:
     assert store.stats().relations == 1
 
 
+def test_delete_triples_by_id(store: GraphStore) -> None:
+    triples, judgements = sample_records()
+    store.upsert(triples, judgements)
+    doomed = [triples[0].id, triples[2].id, "no-such-id", triples[0].id]
+    assert store.delete_triples(doomed) == 2
+    assert set(by_id(store)) == {t.id for t in triples} - {triples[0].id, triples[2].id}
+    # Both judgements of the first triple go; the second triple keeps its own.
+    assert store.stats().judgements == 1 and store.get_triples([triples[1].id])[0].judgements == [judgements[2]]
+    # Marie Curie still has her gold triple, Poland and Warsaw theirs; European Union and the
+    # relations "born in" and "member of" were only in the deleted triples.
+    assert {e.name for e in store.iter_entities()} == {"Marie Curie", "Nobel Prize", "Poland", "Warsaw"}
+    assert store.stats().relations == 2
+    assert store.delete_triples([]) == 0 and store.delete_triples([triples[0].id]) == 0
+    store.upsert([triples[2]])
+    assert store.get_entity("European Union") == Entity(name="European Union")
+
+
 def test_hostile_text_is_stored_verbatim_and_never_executed(store: GraphStore) -> None:
     sentinel = [Triple(head="sentinel", relation="keeps", tail="watch")]
     store.upsert(sentinel)
