@@ -17,7 +17,8 @@ from pathlib import Path
 
 from kgjudge._errors import InputError
 from kgjudge._jsonl import iter_jsonl, write_jsonl
-from kgjudge._records import CURATION_JUDGE, CurationDecision, Judgement, Triple, stable_id
+from kgjudge._curated import decision_effects
+from kgjudge._records import CurationDecision, Judgement, Triple, stable_id
 from kgjudge.graph import StoredTriple
 from kgjudge.judges import JudgeExample, split_of
 from kgjudge.serve._models import CurationRequest
@@ -60,12 +61,6 @@ class CurationLog:
                 self._index(decision)
 
 
-def _verdict(target: str, label: bool, decision: CurationDecision, **details: str) -> Judgement:
-    return Judgement(target_id=target, judge=CURATION_JUDGE, score=1.0 if label else 0.0, label=label, threshold=0.5,
-                     reasons=[decision.note] if decision.note else [],
-                     details={"decision": decision.id, "action": decision.action, "at": decision.at, **details})
-
-
 def decide(stored: StoredTriple, request: CurationRequest, now: Callable[[], datetime] | None = None
            ) -> tuple[CurationDecision, list[Triple], list[Judgement]]:
     """The decision a request makes about ``stored``, and the triples and judgements to upsert.
@@ -77,26 +72,21 @@ def decide(stored: StoredTriple, request: CurationRequest, now: Callable[[], dat
     original = stored.triple
     changes = {k: v for k, v in (("head", request.head), ("relation", request.relation), ("tail", request.tail))
                if v is not None}
-    curated = original.model_copy(update={"origin": "curated"})
-    # The model judgements come along: a triple the build's judge rejected is not in the store yet.
-    keep = [j for j in stored.judgements if j.judge != CURATION_JUDGE]
     if request.action != "correct":
         if changes:
             raise InputError(f"'{request.action}' takes no head, relation or tail; use 'correct' to change them")
         decision = CurationDecision(action=request.action, triple=original, note=request.note, at=at)
-        return decision, [curated], [*keep, _verdict(original.id, request.action == "accept", decision)]
-    values = {k: v.strip() for k, v in changes.items()}
-    if any(not v for v in values.values()):
-        raise InputError("a corrected head, relation or tail cannot be blank")
-    if not values or all(getattr(original, k) == v for k, v in values.items()):
-        raise InputError("the correction changes nothing: give a new head, relation or tail")
-    fixed = Triple(**{**original.model_dump(exclude={"id", "extractor", "origin"}), **values, "origin": "curated"})
-    decision = CurationDecision(action="correct", triple=original, corrected=fixed, note=request.note, at=at)
-    return decision, [curated, fixed], [
-        *keep,
-        _verdict(original.id, False, decision, corrected_to=fixed.id),
-        _verdict(fixed.id, True, decision, corrects=original.id),
-    ]
+    else:
+        values = {k: v.strip() for k, v in changes.items()}
+        if any(not v for v in values.values()):
+            raise InputError("a corrected head, relation or tail cannot be blank")
+        if not values or all(getattr(original, k) == v for k, v in values.items()):
+            raise InputError("the correction changes nothing: give a new head, relation or tail")
+        fixed = Triple(**{**original.model_dump(exclude={"id", "extractor", "origin"}), **values, "origin": "curated"})
+        decision = CurationDecision(action="correct", triple=original, corrected=fixed, note=request.note, at=at)
+    # The model judgements come along: a triple the build's judge rejected is not in the store yet.
+    triples, judgements = decision_effects(decision, stored.judgements)
+    return decision, triples, judgements
 
 
 def labelled_triples(decisions: list[CurationDecision]) -> list[tuple[Triple, bool, Triple | None]]:
