@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -53,6 +53,55 @@ class GraphJudgerConfig(BackendSlot):
     calibration: dict[str, Any] | None = Field(
         default=None, description="written by `kgjudge judge calibrate`: how the threshold was chosen"
     )
+
+    decision_fields: ClassVar[frozenset[str]] = frozenset({"threshold", "keep_top_k", "calibration", "batch_size"})
+    """Settings that change only the decision taken from a score (or how requests are batched),
+    never the score: a new value is applied to stored scores without a model call."""
+
+    def redecide(self, triples: Sequence[Triple], judgements: Sequence[Judgement]) -> list[Judgement]:
+        """This config's decisions from stored judgements of the same judge (one per triple, in
+        order): their scores and raw outputs are kept, label, threshold and reasons are new."""
+        return decide(self, triples, [j.score for j in judgements], [j.raw_output for j in judgements],
+                      [j.model for j in judgements])
+
+
+def decide(config: GraphJudgerConfig, triples: Sequence[Triple], p_yes: Sequence[float],
+           raw: Sequence[str | None], models: Sequence[ModelRef | None]) -> list[Judgement]:
+    """The judgements of ``triples`` from their P(Yes): kept at the threshold, or by the
+    per-document top-k floor."""
+    floor: set[int] = set()
+    k = config.keep_top_k
+    if k:
+        by_doc: dict[str, list[int]] = defaultdict(list)
+        for i, t in enumerate(triples):
+            by_doc[t.document_id or ""].append(i)
+        for idxs in by_doc.values():
+            floor.update(sorted(idxs, key=lambda i: (-p_yes[i], i))[:k])
+    threshold = config.threshold
+    out = []
+    for i, t in enumerate(triples):
+        above = p_yes[i] >= threshold
+        by_floor = not above and i in floor
+        if above:
+            reasons = [f"P(Yes)={p_yes[i]:.3f} >= threshold {threshold:.3f}"]
+        elif by_floor:
+            reasons = [f"P(Yes)={p_yes[i]:.3f} < threshold {threshold:.3f}, kept by the top-{k} floor"]
+        else:
+            reasons = [f"P(Yes)={p_yes[i]:.3f} < threshold {threshold:.3f}"]
+        out.append(
+            Judgement(
+                target_id=t.id,
+                judge=GraphJudger.name,
+                score=min(1.0, max(0.0, p_yes[i])),
+                label=above or by_floor,
+                threshold=threshold,
+                raw_output=raw[i],
+                model=models[i],
+                reasons=reasons,
+                details={"document_id": t.document_id, "keep_top_k": k, "kept_by_floor": by_floor},
+            )
+        )
+    return out
 
 
 class GraphJudger:
@@ -116,40 +165,8 @@ class GraphJudger:
                     f"'{t.document_id}' was not given to the judge"
                 )
         scores = await self.score([(documents[t.document_id or ""], *t.as_tuple()) for t in triples])
-        p_yes = [s.prob(YES) for s in scores]
-        floor: set[int] = set()
-        k = self.config.keep_top_k
-        if k:
-            by_doc: dict[str, list[int]] = defaultdict(list)
-            for i, t in enumerate(triples):
-                by_doc[t.document_id or ""].append(i)
-            for idxs in by_doc.values():
-                floor.update(sorted(idxs, key=lambda i: (-p_yes[i], i))[:k])
-        threshold = self.config.threshold
-        out = []
-        for i, (t, s) in enumerate(zip(triples, scores)):
-            above = p_yes[i] >= threshold
-            by_floor = not above and i in floor
-            if above:
-                reasons = [f"P(Yes)={p_yes[i]:.3f} >= threshold {threshold:.3f}"]
-            elif by_floor:
-                reasons = [f"P(Yes)={p_yes[i]:.3f} < threshold {threshold:.3f}, kept by the top-{k} floor"]
-            else:
-                reasons = [f"P(Yes)={p_yes[i]:.3f} < threshold {threshold:.3f}"]
-            out.append(
-                Judgement(
-                    target_id=t.id,
-                    judge=self.name,
-                    score=min(1.0, max(0.0, p_yes[i])),
-                    label=above or by_floor,
-                    threshold=threshold,
-                    raw_output=json.dumps({"choices": s.choices, "logprobs": s.logprobs}),
-                    model=self.model_ref,
-                    reasons=reasons,
-                    details={"document_id": t.document_id, "keep_top_k": k, "kept_by_floor": by_floor},
-                )
-            )
-        return out
+        raw = [json.dumps({"choices": s.choices, "logprobs": s.logprobs}) for s in scores]
+        return decide(self.config, triples, [s.prob(YES) for s in scores], raw, [self.model_ref] * len(triples))
 
     def judge_sync(self, triples: Sequence[Triple], documents: Mapping[str, str]) -> list[Judgement]:
         """Blocking :meth:`judge` (reuses the client's event loop)."""

@@ -27,7 +27,7 @@ import json
 import random
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
@@ -187,6 +187,24 @@ class MetaRankingConfig(BackendSlot):
     embedding_model: str = Field(default=PACKAGED_EMBEDDER, description="sentence-transformers folder or the packaged one")
     batch_size: int = Field(default=256, ge=1, description="requests per score_choices call")
     calibration: dict[str, Any] | None = None
+
+    decision_fields: ClassVar[frozenset[str]] = frozenset({"threshold", "calibration", "batch_size"})
+    """Settings that change only the decision taken from a score: a new value is applied to
+    stored scores without a model call."""
+
+    def redecide(self, triples: Sequence[Triple], judgements: Sequence[Judgement]) -> list[Judgement]:
+        """This config's decisions from stored judgements of the same judge (one per triple, in
+        order): scores, comparisons and raw outputs are kept, label, threshold and reasons are new."""
+        return [
+            j.model_copy(update={"label": j.score >= self.threshold, "threshold": self.threshold,
+                                 "reasons": [_reason(j.score, self.threshold, len(j.details.get("comparisons") or []))]})
+            for j in judgements
+        ]
+
+
+def _reason(score: float, threshold: float, references: int) -> str:
+    return (f"Meta Ranking score {score:.3f} {'>=' if score >= threshold else '<'} threshold {threshold:.3f} "
+            f"over {references} references")
 
 
 def _norm_query(q: str) -> str:
@@ -390,10 +408,7 @@ class MetaRanker:
                     threshold=cfg.threshold,
                     raw_output=json.dumps(raw),
                     model=self.model_ref,
-                    reasons=[
-                        f"Meta Ranking score {score:.3f} {'>=' if label else '<'} threshold {cfg.threshold:.3f} "
-                        f"over {len(comparisons)} references"
-                    ],
+                    reasons=[_reason(score, cfg.threshold, len(comparisons))],
                     details={"comparisons": [c.model_dump() for c in comparisons], "selection": cfg.selection,
                              "swap": cfg.swap, "weak_weight": cfg.weak_weight},
                 )
