@@ -130,6 +130,12 @@ class GraphStore(ABC):
     def clear(self) -> None:
         """Delete everything in the store."""
 
+    def prune(self) -> int:
+        """Delete entities and relations that no triple names any more and that carry nothing
+        of their own (no aliases, type or embedding); returns how many. Stores whose deletes are
+        one transaction never leave such records behind; others may after a crash."""
+        return 0
+
     def flush(self) -> None:
         """Make every write so far durable (a store that keeps its data in memory writes its
         file; others already are). A build calls it before it commits a batch."""

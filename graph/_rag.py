@@ -39,6 +39,8 @@ class GraphRAG:
         index_dir: where entity embeddings and community summaries are kept between runs
             (in memory only when None).
         documents: document id -> source (path or URI), to name it in citations.
+        revision: what tells the store's content apart beyond its counts (a build folder's
+            revision), so the community index is known stale after any change.
 
     Example:
         >>> rag = GraphRAG(store, llm, RAGConfig(), index_dir="out/demo/rag")
@@ -56,8 +58,10 @@ class GraphRAG:
         embedder: Callable[[Sequence[str]], Any] | None = None,
         documents: Mapping[str, str | None] | None = None,
         count_tokens: Callable[[str], int] | None = None,
+        revision: Callable[[], Any] | None = None,
     ) -> None:
         self.store = store
+        self.revision = revision
         self.llm = llm
         self.config = config or RAGConfig()
         where = index_dir if index_dir is not None else self.config.index_dir
@@ -101,7 +105,12 @@ class GraphRAG:
         self.entity_index.warm()
 
     def _fingerprint(self) -> dict[str, Any]:
-        return self.store.stats().model_dump()
+        found = self.store.stats().model_dump()
+        if self.revision is not None:
+            # Counts alone miss a change that keeps them (a new judge swapping one kept triple
+            # for another); the build folder's revision does not.
+            found["revision"] = self.revision()
+        return found
 
     def update_communities(self, *, force: bool = False) -> CommunityUpdate | None:
         """Recompute communities and summarise the ones that changed; None when the index is
@@ -229,6 +238,7 @@ def open_graphrag(
         index_dir = Path(config.rag.index_dir) if config.rag.index_dir else default_cache_dir() / "rag" / stable_id("store", where)
     llm = llm_from_config(config, config.rag.backend) if with_llm else None
     store = build_store(slot, file=file)
-    rag = GraphRAG(store, llm, config.rag, index_dir=index_dir, documents=documents)
+    revision = BuildFolder(out).revision if out is not None else None
+    rag = GraphRAG(store, llm, config.rag, index_dir=index_dir, documents=documents, revision=revision)
     rag.owns_store = True
     return rag

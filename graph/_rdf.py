@@ -310,6 +310,25 @@ class RDFStore(GraphStore):
                 self._forget(node)
         return len(statements)
 
+    def prune(self) -> int:
+        # A delete is many writes here: one cut off leaves entity descriptions nothing uses.
+        p = self._p
+        doomed = []
+        for kind, as_relation in (("Entity", False), ("Relation", True)):
+            for quad in list(self._store.quads_for_pattern(None, self._type, p[kind], self._kg)):
+                node = quad.subject
+                if self._used(node, as_relation=as_relation):
+                    continue
+                if kind == "Entity" and any(
+                    self._one(node, pred, None, self._kg) is not None
+                    for pred in (self._alt, *(p[f] for f in _ENTITY_FIELDS.values()))
+                ):
+                    continue  # an entity someone described (aliases, type) stays
+                doomed.append(node)
+        for node in doomed:
+            self._forget(node)
+        return len(doomed)
+
     def _used(self, node: Any, *, as_relation: bool) -> bool:
         patterns = [(None, node, None)] if as_relation else [(node, None, None), (None, None, node)]
         for s, p, o in patterns:

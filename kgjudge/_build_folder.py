@@ -6,9 +6,15 @@
 - ``<name>.jsonl`` per stage output (``documents``, ``chunks``, ``denoised``, ``triples``,
   ``judgements``, ``rejected``, ``failures``: the fields of ``kgjudge.pipeline.BatchResult``),
   appended batch by batch;
-- ``rejects.jsonl`` (bad input documents), ``gold.jsonl`` (aligned gold triples);
-- ``progress.jsonl`` and ``manifest.json`` (see :mod:`kgjudge._run_folder`); the manifest's
-  ``config`` is :func:`~kgjudge.config_to_dict` of the config the build ran;
+- ``rejects.jsonl`` (bad input documents of the last run), ``gold.jsonl`` (aligned gold triples,
+  per document);
+- ``progress.jsonl``, ``.pending.json`` and ``manifest.json`` (see :mod:`kgjudge._run_folder`);
+  the manifest's ``config`` is :func:`~kgjudge.config_to_dict` of the config the build ran,
+  its ``runs`` what each run added, changed and removed;
+- ``counts.json``: running counts behind the build summary (read again from the files when they
+  are older than the progress lines);
+- ``curation.jsonl``: people's decisions about triples (``kgjudge serve --allow-edit``);
+- ``.rejudge.jsonl``: the judgements of an unfinished ``kgjudge rejudge``;
 - the graph store of the config's ``store:``; a file store without a ``path`` lives here
   (``graph.oxigraph``, ``graph.json``).
 """
@@ -16,6 +22,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -23,10 +30,10 @@ from pydantic import BaseModel
 
 from kgjudge._config import KGJudgeConfig, build_slot, config_to_dict, parse_config
 from kgjudge._errors import InputError
-from kgjudge._jsonl import iter_jsonl
+from kgjudge._jsonl import iter_json_lines, iter_jsonl
 from kgjudge._records import Document, Judgement, Triple
 from kgjudge._registry import stores
-from kgjudge._run_folder import MANIFEST, RunFolder
+from kgjudge._run_folder import MANIFEST, PROGRESS, RunFolder
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -40,6 +47,9 @@ FILE_STORES = {"rdf.v1": "graph.oxigraph", "networkx.v1": "graph.json"}
 
 REJECTS = "rejects.jsonl"
 GOLD = "gold.jsonl"
+COUNTS = "counts.json"
+CURATION = "curation.jsonl"
+REJUDGE = ".rejudge.jsonl"
 
 
 def output_store_slot(config: KGJudgeConfig, out: str | os.PathLike[str]) -> Any:
@@ -78,6 +88,16 @@ class BuildFolder(RunFolder):
         path = self.out / self.file(name)
         return list(iter_jsonl(path, model, errors=[])) if path.is_file() else []
 
+    def rows(self, file: str) -> Iterator[dict[str, Any]]:
+        """The JSON objects of one of the folder's files (``triples.jsonl``), in file order,
+        without validating them; none when the file is missing. Unreadable lines are skipped."""
+        path = self.out / file
+        if not path.is_file():
+            return
+        for _, value in iter_json_lines(path):
+            if isinstance(value, dict):
+                yield value
+
     def documents(self) -> list[Document]:
         """The documents the build read."""
         return self.records("documents", Document)
@@ -93,6 +113,15 @@ class BuildFolder(RunFolder):
     def judgements(self) -> list[Judgement]:
         """Every judge decision of the build."""
         return [Judgement.model_validate(r["judgement"]) for r in self.records("judgements")]
+
+    def revision(self) -> int:
+        """How many steps (batches, removals, new judges) the folder has committed: it changes
+        whenever the build's content does, and reading it costs one small file."""
+        path = self.out / PROGRESS
+        try:
+            return path.read_bytes().count(b"\n")
+        except FileNotFoundError:
+            return 0
 
     def config(self) -> KGJudgeConfig:
         """The config the build ran, read back from its manifest.

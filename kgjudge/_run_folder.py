@@ -2,16 +2,32 @@
 skeleton both share.
 
 A run owns its folder through ``manifest.json``, which records the hashes of its config and
-inputs; another config or other inputs are refused unless the run restarts. Work is committed
-batch by batch: the batch's records are appended first, then one line goes to
-``progress.jsonl``. Records without such a line are from an interrupted batch; a torn last
-progress line is a batch not done.
+inputs; another config or other inputs are refused unless the run restarts. While it works it
+holds the folder's lock (:class:`~kgjudge._folder_lock.FolderLock`): a second command on the
+same folder fails at once, before it reads or writes anything there.
+
+Work is committed step by step, each step journalled in ``.pending.json`` before it touches
+anything:
+
+1. the journal entry is written (atomically): what the step is, and for a batch the size of
+   every file it appends to;
+2. the step writes (records appended to files, the graph store, files rewritten);
+3. one line goes to ``progress.jsonl`` (the commit), carrying the entry's token;
+4. the journal entry is removed.
+
+A run that finds a journal entry finishes what it says before anything else, whatever was
+interrupted and however often: a batch without its commit line is undone (every file cut back
+to its recorded size, its documents deleted from the store by the subclass), a step that must
+complete (removing documents, applying a new judge) is done again from the start, which is
+harmless because each of its writes is idempotent; then the entry goes. So the files and the
+store agree after any sequence of kills. A torn last progress line is a step not done.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -20,10 +36,16 @@ from typing import Any
 from pydantic import BaseModel
 
 from kgjudge._errors import ConfigError
+from kgjudge._folder_lock import FolderLock
 from kgjudge._jsonl import iter_json_lines, iter_jsonl, write_jsonl
 
 MANIFEST = "manifest.json"
 PROGRESS = "progress.jsonl"
+PENDING = ".pending.json"
+JOURNAL = 1
+"""Written to the manifest as ``journal``: the run keeps ``.pending.json``. A manifest without
+it comes from a version that did not, and an unfinished run of it is cleaned up by reading
+every record file (:meth:`ResumableRun.start`)."""
 
 
 class RunFolder:
@@ -48,6 +70,57 @@ class RunFolder:
         path = self.out / MANIFEST
         return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
+    def lock(self, command: str | None = None) -> FolderLock:
+        """The folder's exclusive lock (not yet taken: use it as a context manager)."""
+        return FolderLock(self.out, command)
+
+    # -- the journal -------------------------------------------------------------------------
+
+    def pending(self) -> dict[str, Any] | None:
+        """The journal entry of a step that has not finished, or None."""
+        path = self.out / PENDING
+        try:
+            found = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except ValueError:
+            # A torn entry was being written when the run died, before the step began.
+            return None
+        return found if isinstance(found, dict) else None
+
+    def begin(self, entry: dict[str, Any], files: Iterable[str] = ()) -> dict[str, Any]:
+        """Journal a step before it writes: ``entry`` plus a fresh ``token`` and the size of each
+        of ``files`` (those a batch appends to). Returns the entry as written."""
+        sizes = {}
+        for name in files:
+            path = self.out / name
+            sizes[name] = path.stat().st_size if path.is_file() else 0
+        entry = {**entry, "token": uuid.uuid4().hex[:16], "sizes": sizes}
+        self._write_json(PENDING, entry)
+        return entry
+
+    def end(self) -> None:
+        """Remove the journal entry (its step is committed or undone)."""
+        (self.out / PENDING).unlink(missing_ok=True)
+
+    def cut_back(self, sizes: Mapping[str, int]) -> None:
+        """Truncate each file to its journalled size: what an unfinished batch appended goes."""
+        for name, size in sizes.items():
+            path = self.out / name
+            if path.is_file() and path.stat().st_size > size:
+                with path.open("r+b") as handle:
+                    handle.truncate(size)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+
+    def _write_json(self, name: str, data: Any) -> None:
+        tmp = self.out / f".{name.lstrip('.')}.tmp"
+        with tmp.open("w", encoding="utf-8") as handle:
+            handle.write(json.dumps(data, ensure_ascii=False))
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, self.out / name)
+
     def claim(self, *, config_hash: str, input_hash: str, restart: bool, outputs: Iterable[str]) -> None:
         """Create the folder, or check that it holds a run of this config and these inputs.
 
@@ -58,7 +131,7 @@ class RunFolder:
         """
         self.out.mkdir(parents=True, exist_ok=True)
         if restart:
-            for name in [*outputs, PROGRESS, MANIFEST]:
+            for name in [*outputs, PROGRESS, MANIFEST, PENDING]:
                 (self.out / name).unlink(missing_ok=True)
             return
         old = self.manifest()
@@ -67,12 +140,7 @@ class RunFolder:
                 f"{self.out} holds a {self.what} of other inputs or another config; "
                 "use --restart to discard it, or another --out"
             )
-        path = self.out / PROGRESS
-        if path.is_file():
-            errors: list[Any] = []
-            lines = list(iter_jsonl(path, errors=errors))
-            if errors:  # a torn line of an interrupted commit: that batch is redone
-                write_jsonl(path, lines)
+        self.repair_progress()
 
     def write_manifest(self, data: dict[str, Any]) -> None:
         """Replace the manifest atomically (a reader never sees half of it)."""
@@ -89,21 +157,27 @@ class RunFolder:
         """Mark a batch done; call after its records are written."""
         write_jsonl(self.out / PROGRESS, [line], append=True)
 
-    def drop_uncommitted(self, files: Iterable[str], keep: Callable[[str, dict[str, Any]], bool]) -> list[dict[str, Any]]:
+    def drop_records(self, files: Iterable[str], keep: Callable[[str, dict[str, Any]], bool]) -> dict[str, list[dict[str, Any]]]:
         """Rewrite each record file with the lines of the records ``keep(file, record)`` accepts,
-        byte for byte (a torn or unreadable line goes too); returns the records dropped."""
-        dropped: list[dict[str, Any]] = []
+        byte for byte (a torn or unreadable line goes too); returns the records dropped, by
+        file. A file that loses nothing is not rewritten; one that does is replaced atomically."""
+        dropped: dict[str, list[dict[str, Any]]] = {}
         for name in files:
             path = self.out / name
             if not path.is_file():
                 continue
             lines = path.read_bytes().splitlines(keepends=True)
             kept: list[bytes] = []
+            changed = bool(lines) and not lines[-1].endswith(b"\n")
             for lineno, value in iter_json_lines(path):
                 if isinstance(value, dict) and keep(name, value):
                     kept.append(lines[lineno - 1].rstrip(b"\r\n") + b"\n")
-                elif isinstance(value, dict):
-                    dropped.append(value)
+                else:
+                    changed = True
+                    if isinstance(value, dict):
+                        dropped.setdefault(name, []).append(value)
+            if not changed:
+                continue
             tmp = path.with_name(f".{path.name}.tmp")
             with tmp.open("wb") as handle:
                 handle.write(b"".join(kept))
@@ -111,6 +185,33 @@ class RunFolder:
                 os.fsync(handle.fileno())
             os.replace(tmp, path)
         return dropped
+
+    def repair_progress(self) -> None:
+        """Drop a torn progress line (a commit cut off): that step counts as not done."""
+        path = self.out / PROGRESS
+        if path.is_file():
+            errors: list[Any] = []
+            lines = list(iter_jsonl(path, errors=errors))
+            if errors:
+                write_jsonl(path, lines)
+
+
+def _torn(path: Path) -> bool:
+    """Whether a file ends in a line cut off mid-write."""
+    try:
+        with path.open("rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            if handle.tell() == 0:
+                return False
+            handle.seek(-1, os.SEEK_END)
+            return handle.read(1) != b"\n"
+    except FileNotFoundError:
+        return False
+
+
+def _key(value: Any) -> Hashable:
+    """A key read back from JSON (a list was a tuple)."""
+    return tuple(_key(v) for v in value) if isinstance(value, list) else value
 
 
 class ResumableRun(ABC):
@@ -149,34 +250,125 @@ class ResumableRun(ABC):
     def record_key(self, file: str, record: dict[str, Any]) -> Hashable:
         """The key of the work an output record belongs to."""
 
-    def start(self, input_hash: str) -> tuple[set[Hashable], list[dict[str, Any]]]:
-        """Claim the folder for this config and these inputs, and drop uncommitted records.
+    def claim(self) -> None:
+        """Create the folder, or check that it holds a run of this config and these inputs (see
+        :meth:`RunFolder.claim`); with ``restart`` discard what it holds."""
+        self.folder.claim(config_hash=self.config_hash(), input_hash=self.input_hash, restart=self.restart,
+                          outputs=self.outputs)
+
+    def forget(self, keys: Sequence[Hashable]) -> None:
+        """Undo, outside the record files, what the work of ``keys`` wrote (a build deletes
+        those documents from its store). Called when an interrupted batch is undone."""
+
+    def roll_forward(self, entry: dict[str, Any]) -> None:
+        """Finish a journalled step of a kind this class added (see :meth:`recover`)."""
+        raise ConfigError(f"{self.out}: unknown unfinished step {entry.get('op')!r} in {PENDING}")
+
+    def start(self, input_hash: str) -> set[Hashable]:
+        """Claim the folder for this config and these inputs, and finish or undo what an
+        interrupted run left (:meth:`recover`). Hold :meth:`RunFolder.lock` around it.
 
         Returns:
-            the keys of the committed work, and the records dropped (of interrupted batches).
+            the keys of the committed work.
 
         Raises:
             ConfigError: the folder holds a run of another config or other inputs.
         """
         self.input_hash = input_hash
-        self.folder.claim(config_hash=self.config_hash(), input_hash=input_hash, restart=self.restart,
-                          outputs=self.outputs)
+        self.claim()
+        self.recover()
         self.write_manifest(finished=False)
-        done = {key for line in self.folder.committed() for key in self.committed_keys(line)}
-        dropped = self.folder.drop_uncommitted(self.outputs, lambda file, r: self.record_key(file, r) in done)
-        return done, dropped
+        return self.done()
 
-    def commit_batch(self, records: Mapping[str, Sequence[BaseModel | dict[str, Any]]], line: dict[str, Any]) -> None:
-        """Append a batch's records (file -> records), then commit it with its progress line."""
+    def done(self) -> set[Hashable]:
+        """The keys of the committed work: what the progress lines commit, less what later
+        lines take back (:meth:`removed_keys`)."""
+        keys: set[Hashable] = set()
+        for line in self.folder.committed():
+            keys.difference_update(self.removed_keys(line))
+            keys.update(self.committed_keys(line))
+        return keys
+
+    def removed_keys(self, line: dict[str, Any]) -> Iterable[Hashable]:
+        """The keys of committed work a progress line removes (none by default)."""
+        return ()
+
+    def recover(self) -> list[Hashable]:
+        """Finish the journalled step an interrupted run left, or undo it (see the module
+        docstring). Without a journal entry, an unfinished run whose record files end in a torn
+        line (or of a version without the journal) has its uncommitted records dropped. Returns
+        the keys of the work undone."""
+        entry = self.folder.pending()
+        if entry is None:
+            manifest = self.folder.manifest()
+            if manifest is None or manifest.get("finished"):
+                return []
+            if manifest.get("journal") and not any(_torn(self.out / name) for name in self.outputs):
+                return []
+            done = self.done()
+            stray: set[Hashable] = set()
+            unreadable = False
+            for name in self.outputs:
+                path = self.out / name
+                if path.is_file():
+                    for _, value in iter_json_lines(path):
+                        key = self.record_key(name, value) if isinstance(value, dict) else None
+                        if key is None:
+                            unreadable = True
+                        elif key not in done:
+                            stray.add(key)
+            if not stray and not unreadable:
+                return []
+            entry = self.folder.begin({"op": "drop", "keys": sorted(stray, key=str), "line": None})
+        return self.resolve(entry)
+
+    def resolve(self, entry: dict[str, Any]) -> list[Hashable]:
+        """Finish or undo one journalled step, then clear the journal; returns the keys undone."""
+        lines = self.folder.committed()
+        committed = bool(lines) and lines[-1].get("token") == entry.get("token")
+        undone: list[Hashable] = []
+        if not committed:
+            keys = [_key(k) for k in entry.get("keys") or []]
+            if entry.get("op") == "batch":
+                self.folder.cut_back(entry.get("sizes") or {})
+                self.forget(keys)
+                undone = keys
+            elif entry.get("op") == "drop":
+                doomed = set(keys)
+                self.folder.drop_records(self.outputs, lambda file, r: self.record_key(file, r) not in doomed)
+                self.forget(keys)
+                if entry.get("line") is not None:
+                    self.folder.commit({**entry["line"], "token": entry["token"]})
+                undone = keys
+            else:
+                self.roll_forward(entry)
+        self.folder.end()
+        return undone
+
+    def commit_batch(
+        self,
+        records: Mapping[str, Sequence[BaseModel | dict[str, Any]]],
+        line: dict[str, Any],
+        keys: Sequence[Hashable] = (),
+        *,
+        also: Callable[[], None] | None = None,
+    ) -> None:
+        """Journal a batch, append its records (file -> records), run ``also`` (the batch's
+        writes outside the files, such as the graph store), then commit it with its progress
+        line. ``keys`` name the batch's work, for :meth:`forget` if it is undone."""
+        entry = self.folder.begin({"op": "batch", "keys": list(keys)}, records)
         for name, items in records.items():
             write_jsonl(self.out / name, items, append=True)
-        self.folder.commit(line)
+        if also is not None:
+            also()
+        self.folder.commit({**line, "token": entry["token"]})
+        self.folder.end()
 
     def write_manifest(self, *, finished: bool, **extra: Any) -> None:
         """The manifest: kgjudge version, state, hashes, :meth:`describe`, and ``extra``."""
         from kgjudge import __version__
 
         self.folder.write_manifest({
-            "kgjudge": __version__, "finished": finished, "config_hash": self.config_hash(),
+            "kgjudge": __version__, "finished": finished, "journal": JOURNAL, "config_hash": self.config_hash(),
             "input_hash": self.input_hash, **self.describe(), **extra,
         })

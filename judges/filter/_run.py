@@ -27,7 +27,8 @@ records with file, line and reason), ``report.json``, ``report.md``, ``scores.pn
 Resumption follows ``kgjudge build``: a batch's decisions are appended (and fsynced) before one
 line naming its round and examples goes to ``progress.jsonl``; decisions without that line are
 dropped and redone on the next run. Model replies go through the response cache, so a re-run
-over the same inputs and config makes no model calls.
+over the same inputs and config makes no model calls. A run holds the output folder's lock:
+a second run on the same folder fails at once, naming the first one's process.
 """
 
 from __future__ import annotations
@@ -268,16 +269,24 @@ class Filter(ResumableRun):
 
     def _commit(self, decisions: list[FilterDecision], r: int, seconds: float, usage: Usage) -> None:
         line = {"round": r, "examples": [d.example_id for d in decisions], "seconds": seconds, "usage": usage.model_dump()}
-        self.commit_batch({DECISIONS: decisions}, line)
+        self.commit_batch({DECISIONS: decisions}, line, [(r, d.example_id) for d in decisions])
 
     # -- run -----------------------------------------------------------------------------------
 
     def run(self, inputs: Sequence[str | os.PathLike[str]]) -> FilterSummary:
-        """Filter (or resume filtering) ``inputs``; returns the summary also written to report.json."""
+        """Filter (or resume filtering) ``inputs``; returns the summary also written to report.json.
+
+        Raises:
+            FolderBusyError: another command is writing the output folder.
+        """
         started = time.perf_counter()
         loaded = load_examples(list(inputs), self.config.input.format)
         input_hash = _hash([[e.id, [m.model_dump() for m in e.messages]] for e in loaded.examples])
-        done, _ = self.start(input_hash)
+        with self.folder.lock():
+            return self._run(loaded, input_hash, started)
+
+    def _run(self, loaded: LoadedExamples, input_hash: str, started: float) -> FilterSummary:
+        done = self.start(input_hash)
         write_jsonl(self.out / "rejects.jsonl", loaded.rejects)
         seconds: dict[int, float] = defaultdict(float)
         for line in self.folder.committed():

@@ -12,6 +12,7 @@ from kgjudge.cli import (  # noqa: F401  (register commands)
     _config_cmd,
     _eval_cmd,
     _filter_cmd,
+    _grow_cmd,
     _judges_cmd,
     _llm_cmd,
     _query_cmd,

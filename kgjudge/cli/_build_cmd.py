@@ -27,6 +27,9 @@ def format_summary(summary: object) -> str:
     lines.append(f"rejected inputs: {s.rejected}; unusable model replies: {failures}")  # type: ignore[attr-defined]
     if s.gold_triples or s.malformed_gold:  # type: ignore[attr-defined]
         lines.append(f"gold triples: {s.gold_triples} (malformed, skipped: {s.malformed_gold})")  # type: ignore[attr-defined]
+    if s.added or s.changed or s.removed or s.unchanged:  # type: ignore[attr-defined]
+        lines.append(f"documents this run: {s.added} added, {s.changed} changed, {s.removed} removed, "  # type: ignore[attr-defined]
+                     f"{s.unchanged} unchanged")  # type: ignore[attr-defined]
     if s.store:  # type: ignore[attr-defined]
         st = s.store_stats  # type: ignore[attr-defined]
         lines.append(f"store {s.store}: {st.get('triples', 0)} triples, {st.get('entities', 0)} entities")  # type: ignore[attr-defined]
@@ -42,18 +45,32 @@ def format_summary(summary: object) -> str:
 @handles_errors
 def build_command(
     inputs: list[Path] = typer.Argument(..., help="text/Markdown files or folders, JSONL, or *.target files"),
-    out: Path = typer.Option(..., "--out", "-o", help="output folder (resumed if it holds an unfinished build)"),
-    config: Optional[Path] = typer.Option(None, "--config", "-c", help="config file; embedded default if omitted"),
+    out: Path = typer.Option(..., "--out", "-o", help="output folder (resumed, or grown by new and changed documents, "
+                             "if it holds a build)"),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="config file; if omitted, the config of the "
+                                          "build in --out, else the embedded default"),
     engine: str = typer.Option("local", help="local, or ray to spread batches over Ray workers"),
     workers: int = typer.Option(2, min=1, help="Ray workers"),
     restart: bool = typer.Option(False, "--restart", help="discard what --out holds and start again"),
+    sync: bool = typer.Option(False, "--sync", help="also remove the documents of --out that the inputs no longer hold"),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:
-    """Turn documents into triples with provenance: chunk, denoise, extract (resumable, cached)."""
+    """Turn documents into triples with provenance: chunk, denoise, extract (resumable, cached).
+
+    Into a folder that holds a build of the same config, only new documents are processed and
+    changed ones processed again (their old triples, judgements and evidence replaced);
+    unchanged ones cost nothing. Another judge: kgjudge rejudge. Another extraction: --restart.
+    """
     from kgjudge._errors import ConfigError
-    from kgjudge.pipeline import build
+    from kgjudge.pipeline import BuildFolder, build
+    from kgjudge.pipeline._folder_run import folder_config
 
     if engine not in ("local", "ray"):
         raise ConfigError(f"unknown engine '{engine}'", key="--engine", choices=["local", "ray"])
-    summary = build(inputs, get_config(config), out, engine=engine, workers=workers, restart=restart, progress=progress)
+    folder = BuildFolder(out)
+    if config is None and not restart and folder.manifest() is not None:
+        chosen = folder_config(folder)
+    else:
+        chosen = get_config(config)
+    summary = build(inputs, chosen, out, engine=engine, workers=workers, restart=restart, sync=sync, progress=progress)
     typer.echo(format_summary(summary))

@@ -63,10 +63,33 @@ def load_command(
 @handles_errors
 def stats_command(
     config: Optional[Path] = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="a kgjudge build output folder: its store"),
+    verify: bool = typer.Option(False, "--verify", help="with --out: compare the store with the build's files and "
+                                "repair what differs, saying what was repaired"),
     as_json: bool = typer.Option(False, "--json", help="print the statistics as JSON"),
 ) -> None:
     """Print counts of entities, triples, judgements, relations, documents and origins."""
-    with _open(config) as store:
+    if verify:
+        if out is None:
+            raise KGJudgeError("--verify needs --out: the build output folder to check")
+        from kgjudge.pipeline import Verify
+
+        report = Verify(out).run()
+        if as_json:
+            typer.echo(json.dumps({**report.model_dump(), "repaired": report.repaired, "lines": report.lines()}))
+        else:
+            for line in report.lines():
+                typer.echo(line)
+        return
+    if out is not None:
+        if config is not None:
+            raise KGJudgeError("give either --config or --out")
+        from kgjudge.pipeline import BuildFolder
+
+        store_cm: GraphStore = BuildFolder(out).open_store()
+    else:
+        store_cm = _open(config)
+    with store_cm as store:
         stats = store.stats()
         features = store.features
     if as_json:

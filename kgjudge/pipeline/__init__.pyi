@@ -12,6 +12,23 @@ from ._build import (
     Build as Build,
     build as build,
     BuildSummary as BuildSummary,
-    prompt_versions as prompt_versions,
     STAGE_FILES as STAGE_FILES,
+)
+from ._rejudge import (
+    Rejudge as Rejudge,
+    rejudge as rejudge,
+    RejudgeSummary as RejudgeSummary,
+    with_judge as with_judge,
+)
+from ._remove import (
+    Remove as Remove,
+    RemoveSummary as RemoveSummary,
+)
+from ._shape import (
+    prompt_versions as prompt_versions,
+)
+from ._verify import (
+    Verify as Verify,
+    verify as verify,
+    VerifyReport as VerifyReport,
 )

@@ -1,4 +1,4 @@
-"""``kgjudge build``: documents in, one JSONL file per stage out, resumable.
+"""``kgjudge build``: documents in, one JSONL file per stage out, resumable and incremental.
 
 The output folder (a :class:`~kgjudge._build_folder.BuildFolder`) holds ``documents.jsonl``,
 ``chunks.jsonl``, ``denoised.jsonl``,
@@ -8,12 +8,24 @@ The output folder (a :class:`~kgjudge._build_folder.BuildFolder`) holds ``docume
 and the graph store of the config's ``store:`` section (by default an on-disk RDF store in
 ``graph.oxigraph`` inside the folder), plus
 ``rejects.jsonl`` (bad input documents with file and line), ``gold.jsonl`` (gold triples from
-aligned ``.source`` files, when present), ``progress.jsonl`` and ``manifest.json``.
+aligned ``.source`` files, when present), ``progress.jsonl``, ``counts.json`` and
+``manifest.json``.
 
-Resumption: a batch's records are appended (and fsynced) to the stage files first, then one
-line naming its documents goes to ``progress.jsonl``. On a re-run, records of documents without
-a progress line (a batch cut off, even by kill -9) are dropped from the stage files and those
-documents are processed again: at most the batch in flight is redone, nothing is lost or
+Growing a build: documents are known by id and a hash of their text. A build into a folder
+that holds a build of the same config processes only what is new: a new document is added, a
+document whose text changed is removed (its triples, judgements, chunks and evidence leave
+every file and the store) and processed again, an unchanged one costs nothing (no model call,
+no store write); with ``sync`` the documents missing from the inputs are removed. Nothing that
+is the same is read again: which documents the folder holds and its counts come from the
+progress lines and ``counts.json``, and a batch is appended. Each run is an entry of the
+manifest's ``runs`` (what it added, changed and removed, and its usage). Another config is
+refused with the keys that differ (``restart`` discards the folder); another judge is
+``kgjudge rejudge``'s work.
+
+Resumption: see :mod:`kgjudge._run_folder`. A batch is journalled, its records appended (and
+fsynced), its triples written to the store, and one line naming its documents goes to
+``progress.jsonl``; a batch cut off (even by kill -9) is undone on the next run, in the files
+and the store, and redone: at most the batch in flight is redone, nothing is lost or
 duplicated. A finished build re-run makes no model calls; a fresh output folder over the same
 inputs is answered from the response cache.
 """
@@ -24,54 +36,38 @@ import asyncio
 import hashlib
 import json
 import os
-import platform
 import sys
 import time
-from collections import Counter
-from collections.abc import Hashable, Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, Field
 from tqdm import tqdm
 
 from kgjudge._build_folder import GOLD, REJECTS, BuildFolder
-from kgjudge._config import KGJudgeConfig, config_to_dict, dump_config
+from kgjudge._config import KGJudgeConfig, config_to_dict
 from kgjudge._errors import ConfigError, InputError
 from kgjudge._extras import require
 from kgjudge._inputs import LoadedInputs, load_documents
 from kgjudge._jsonl import write_jsonl
-from kgjudge._prompts import prompt_fields
-from kgjudge._records import Document
-from kgjudge._run_folder import ResumableRun
+from kgjudge._records import Document, Triple
 from kgjudge.llm import Usage
-from kgjudge.pipeline._batch import BatchResult, StageRunner, stage_sections
+from kgjudge.pipeline._batch import BatchResult, StageRunner
+from kgjudge.pipeline._folder_run import FolderRun, folder_config
+from kgjudge.pipeline._ledger import text_hash
+from kgjudge.pipeline._shape import differences, extraction_part, judge_part, listed
+from kgjudge.pipeline._store_view import store_view, write_view
 
 STAGE_FILES = {name: BuildFolder.file(name) for name in BatchResult.outputs()}
 """Stage output -> its file in the build folder."""
 
 
-def prompt_versions(config: KGJudgeConfig) -> dict[str, Any]:
-    """The prompt versions a build uses, per stage and for the judge: every ``*prompt`` setting
-    (one: the version; several: a list; a disabled stage: none), so a new stage's prompts are
-    recorded without a change here."""
-
-    def versions(section: BaseModel) -> Any:
-        found = list(prompt_fields(section).values())
-        return found[0] if len(found) == 1 else found
-
-    out: dict[str, Any] = {}
-    for name, section in stage_sections(config).items():
-        enabled = getattr(section, "enabled", True)
-        if not enabled or prompt_fields(section):
-            out[name] = versions(section) if enabled else []
-    if config.judge is not None:
-        out["judge"] = versions(config.judge)
-    return out
-
-
 class BuildSummary(BaseModel):
-    """What a build produced (also the ``counts`` and ``usage`` of manifest.json)."""
+    """What a build produced (also the ``counts`` and ``usage`` of manifest.json).
+
+    ``added``, ``changed``, ``removed`` and ``unchanged`` count the documents of this run (see
+    the manifest's ``runs`` for their ids).
+    """
 
     out: str
     documents: int
@@ -93,15 +89,10 @@ class BuildSummary(BaseModel):
     top_entities: list[tuple[str, int]] = Field(default_factory=list)
     store: str | None = None
     store_stats: dict[str, Any] = Field(default_factory=dict)
-
-
-def _config_hash(config: KGJudgeConfig) -> str:
-    """The hash of what shapes a build's output; the ``rag:`` (queries) and ``filter:``
-    (instruction data) sections do not."""
-    data = yaml.safe_load(dump_config(config))
-    data.pop("rag", None)
-    data.pop("filter", None)
-    return hashlib.sha256(yaml.safe_dump(data, sort_keys=False).encode()).hexdigest()[:16]
+    added: int = 0
+    changed: int = 0
+    removed: int = 0
+    unchanged: int = 0
 
 
 def _batches(documents: Sequence[Document], size: int) -> Iterator[list[Document]]:
@@ -109,8 +100,8 @@ def _batches(documents: Sequence[Document], size: int) -> Iterator[list[Document
         yield list(documents[i : i + size])
 
 
-class Build(ResumableRun):
-    """A resumable build of one output folder.
+class Build(FolderRun):
+    """A resumable, incremental build of one output folder.
 
     Args:
         config: the validated config (``pipeline:`` and the backends it names).
@@ -118,14 +109,18 @@ class Build(ResumableRun):
         engine: ``local`` (this process) or ``ray`` (documents spread over Ray workers, each
             with its own backend; outputs are identical).
         workers: Ray workers.
-        restart: discard what ``out`` holds instead of resuming it.
+        restart: discard what ``out`` holds instead of resuming or growing it.
         progress: show a progress bar on stderr.
         backends: already-built backends to use instead of building the config's (local engine
             only; for embedding kgjudge in a program that holds its models, and for tests).
 
     Example:
         >>> summary = Build(load_config("configs/pipelines/default.yaml"), "out/").run(["docs/"])
+        >>> summary = Build(config, "out/").run(["new-docs/"])       # adds what is new
+        >>> summary = Build(config, "out/").run(["docs/"], sync=True)  # also removes what is gone
     """
+
+    command = "build"
 
     def __init__(
         self,
@@ -140,50 +135,45 @@ class Build(ResumableRun):
     ) -> None:
         if backends and engine == "ray":
             raise ConfigError("pre-built backends cannot travel to Ray workers", key="engine")
-        super().__init__(BuildFolder(out), restart=restart)
-        self.config = config
+        super().__init__(config, out, restart=restart)
         self.backends = backends
         self.engine = engine
         self.workers = workers
         self.progress = progress
+        self._input_ids: set[str] = set()
 
-    # -- the resumable run ---------------------------------------------------------------------
+    # -- the folder ----------------------------------------------------------------------------
 
-    folder: BuildFolder
+    def check(self) -> None:
+        """Refuse a folder that holds a build of another extraction or another judge."""
+        manifest = self.folder.manifest()
+        pending = self.folder.pending() or {}
+        if self.restart or manifest is None or (
+            manifest.get("config_hash") == self.config_hash() and pending.get("op") != "rejudge"
+        ):
+            return
+        old = folder_config(self.folder)
+        extraction = differences(extraction_part(old), extraction_part(self.config))
+        if extraction:
+            raise ConfigError(
+                f"{self.out} holds a build of another config; use --restart to discard it, or another --out "
+                f"(what differs: {listed(extraction)})"
+            )
+        judging = differences(judge_part(old), judge_part(self.config))
+        if judging:
+            raise ConfigError(
+                f"{self.out} holds a build with another judge ({listed(judging)}); change a build's judge with "
+                f"`kgjudge rejudge {self.out} --config FILE`, or use --restart to discard it"
+            )
 
-    @property
-    def outputs(self) -> list[str]:
-        return list(STAGE_FILES.values())
-
-    def config_hash(self) -> str:
-        return _config_hash(self.config)
-
-    def describe(self) -> dict[str, Any]:
-        return {
-            "python": sys.version.split()[0],
-            "platform": platform.platform(),
-            **self.folder.describe(self.config),
-            "prompt_versions": prompt_versions(self.config),
-        }
-
-    def committed_keys(self, line: dict[str, Any]) -> Iterable[Hashable]:
-        return line["documents"]
-
-    def record_key(self, file: str, record: dict[str, Any]) -> Hashable:
-        return record.get("document_id", record.get("id"))
+    def restart_keys(self) -> set[str]:
+        # A store outside the folder may hold these documents from an earlier build.
+        return self._input_ids
 
     def _store_label(self) -> str:
         slot = self.folder.store_slot(self.config)
         where = getattr(slot, "path", None) or getattr(slot, "uri", None) or "memory"
         return f"{slot.type} at {where}"
-
-    def _append(self, result: BatchResult) -> None:
-        # The store write is idempotent (upsert by triple id), so a batch redone after an
-        # interruption overwrites rather than duplicates.
-        kept = {t.id for t in result.triples}
-        self.store.upsert(result.triples, [j.judgement for j in result.judgements if j.triple.id in kept])
-        line = {"documents": result.document_ids, "usage": {k: v.model_dump() for k, v in result.usage.items()}}
-        self.commit_batch({STAGE_FILES[name]: records for name, records in result.records().items()}, line)
 
     # -- engines -------------------------------------------------------------------------------
 
@@ -213,29 +203,52 @@ class Build(ResumableRun):
 
     # -- run -----------------------------------------------------------------------------------
 
-    def run(self, inputs: Sequence[str | os.PathLike[str]]) -> BuildSummary:
-        """Build (or resume) the graph of ``inputs``."""
+    def run(self, inputs: Sequence[str | os.PathLike[str]], *, sync: bool = False) -> BuildSummary:
+        """Build (resume, or grow) the graph of ``inputs``.
+
+        Args:
+            sync: also remove the documents the folder holds that ``inputs`` lack (a document
+                that ``inputs`` hold but could not be read stays).
+
+        Raises:
+            FolderBusyError: another command is writing the output folder.
+            ConfigError: the folder holds a build of another config or another judge.
+        """
         started = time.perf_counter()
         loaded = load_documents(inputs, self.config.pipeline.input)
-        input_hash = hashlib.sha256(
-            json.dumps([[d.id, hashlib.sha256(d.text.encode()).hexdigest()] for d in loaded.documents]).encode()
-        ).hexdigest()[:16]
-        done, dropped = self.start(input_hash)
-        partial = {str(self.record_key("", r)) for r in dropped}
+        self._input_ids = {d.id for d in loaded.documents}
+        return self.execute(lambda: self._run(loaded, sync, started))
+
+    def _run(self, loaded: LoadedInputs, sync: bool, started: float) -> BuildSummary:
+        ledger = self.ledger
+        hashes = {d.id: text_hash(d.text) for d in loaded.documents}
+        ledger.known_hashes(self.folder, hashes)
+        added = [d.id for d in loaded.documents if d.id not in ledger.documents]
+        changed = [d.id for d in loaded.documents if d.id in ledger.documents and ledger.documents[d.id] != hashes[d.id]]
+        removed: list[str] = []
+        if sync:
+            present = set(hashes) | {r.document_id for r in loaded.rejects if r.document_id is not None}
+            removed = [i for i in ledger.documents if i not in present]
+        unchanged = len(loaded.documents) - len(added) - len(changed)
+        run = self.begin_run(inputs=len(loaded.documents), added=added, changed=changed, removed=removed,
+                             unchanged=unchanged)
+        self.input_hash = hashlib.sha256(json.dumps(sorted(hashes.items())).encode()).hexdigest()[:16]
         write_jsonl(self.out / REJECTS, loaded.rejects)
-        if loaded.gold:
-            write_jsonl(self.out / GOLD, loaded.gold)
-        self.store = self.folder.open_store(self.config)
-        # The store may hold triples of an interrupted batch (written before its progress line)
-        # or, on --restart, of an earlier build: those documents are cleared before they are redone.
-        for doc_id in sorted(partial | ({d.id for d in loaded.documents} if self.restart else set())):
-            self.store.delete_document(doc_id)
-        todo = [d for d in loaded.documents if d.id not in done]
+        self.drop_documents([*changed, *removed], run)
+        todo_ids = {*added, *changed}
+        todo = [d for d in loaded.documents if d.id in todo_ids]
+        self._gold: dict[str, list[Triple]] = {}
+        for triple in loaded.gold:
+            if triple.document_id in todo_ids:
+                self._gold.setdefault(triple.document_id or "", []).append(triple)
+        self._curated = self.curated_documents() if todo else set()
+        self._hashes = hashes
+        self._run_no = run
         batches = list(_batches(todo, self.config.pipeline.batch_size))
         this_run = Usage()
         bar = None
         if self.progress:
-            bar = tqdm(total=len(loaded.documents), initial=len(done), unit="doc", desc="build", file=sys.stderr)
+            bar = tqdm(total=len(loaded.documents), initial=unchanged, unit="doc", desc="build", file=sys.stderr)
         try:
             if self.engine == "ray":
                 for result in self._ray(batches):
@@ -245,11 +258,11 @@ class Build(ResumableRun):
         finally:
             if bar is not None:
                 bar.close()
-            stats = self.store.stats()
-            self.store.close()
         summary = self._summarise(loaded, len(batches), this_run, time.perf_counter() - started)
-        summary = summary.model_copy(update={"store": self._store_label(), "store_stats": stats.model_dump()})
-        self.write_manifest(finished=True, summary=summary.model_dump(mode="json"))
+        summary = summary.model_copy(update={
+            "added": len(added), "changed": len(changed), "removed": len(removed), "unchanged": unchanged,
+        })
+        self.finish_run(summary.wall_seconds, summary=summary.model_dump(mode="json"))
         return summary
 
     async def _run_local(self, batches: list[list[Document]], this_run: Usage, bar: Any) -> None:
@@ -257,8 +270,35 @@ class Build(ResumableRun):
             self._after_batch(result, this_run, bar)
 
     def _after_batch(self, result: BatchResult, this_run: Usage, bar: Any) -> None:
-        self._append(result)
-        for usage in result.usage.values():
+        records: dict[str, Sequence[Any]] = {STAGE_FILES[name]: items for name, items in result.records().items()}
+        gold = [t for doc in result.document_ids for t in self._gold.get(doc, [])]
+        if gold:
+            records[GOLD] = gold
+        line = {"documents": result.document_ids, "hashes": [self._hashes[d] for d in result.document_ids],
+                "usage": {k: v.model_dump() for k, v in result.usage.items()}, "run": self._run_no}
+
+        def store_write() -> None:
+            # The store write is idempotent (upsert by triple id); a batch cut off is deleted
+            # from the store before it is redone.
+            kept = {t.id for t in result.triples}
+            self.store.upsert(result.triples, [j.judgement for j in result.judgements if j.triple.id in kept])
+            curated = self._curated.intersection(result.document_ids)
+            if curated:
+                # People's decisions about triples these documents yield again still hold.
+                view = store_view(self.folder, curated)
+                write_view(self.store, [st for st in view.desired.values() if st.triple.origin == "curated"])
+            self.store.flush()
+
+        self.commit_batch(records, line, result.document_ids, also=store_write)
+        self.ledger.lines += 1
+        for doc, digest in zip(result.document_ids, line["hashes"]):
+            self.ledger.documents[doc] = digest
+        for name, items in result.records().items():
+            self.counts.add(name, items)
+        self.counts.add("gold", gold)
+        for stage, usage in result.usage.items():
+            self.ledger.usage.setdefault(stage, Usage()).add(usage)
+            self.ledger.runs.setdefault(self._run_no, {}).setdefault(stage, Usage()).add(usage)
             this_run.add(usage)
         if bar is not None:
             bar.update(len(result.document_ids))
@@ -269,42 +309,17 @@ class Build(ResumableRun):
             )
 
     def _summarise(self, loaded: LoadedInputs, batches: int, this_run: Usage, wall: float) -> BuildSummary:
-        read = self.folder.records
-        triples = read("triples")
-        usage: dict[str, Usage] = {}
-        for line in self.folder.committed():
-            for stage, counts in line.get("usage", {}).items():
-                usage.setdefault(stage, Usage()).add(Usage.model_validate(counts))
-        relations = Counter(t["relation"] for t in triples)
-        degree = Counter([t["head"] for t in triples] + [t["tail"] for t in triples])
-        failures = Counter(f["stage"] for f in read("failures"))
-        judged = read("judgements")
         return BuildSummary(
-            out=str(self.out),
-            documents=len(read("documents")),
-            rejected=len(loaded.rejects),
-            chunks=len(read("chunks")),
-            entities=len(degree),
-            triples=len(triples),
-            judged=len(judged),
-            rejected_triples=sum(1 for j in judged if not j["judgement"]["label"]),
-            relations=len(relations),
-            failures=dict(failures),
-            malformed_gold=loaded.malformed_gold,
-            gold_triples=len(loaded.gold),
-            batches_run=batches,
-            usage=usage,
-            this_run=this_run,
-            wall_seconds=wall,
-            top_relations=relations.most_common(5),
-            top_entities=degree.most_common(5),
+            out=str(self.out), rejected=len(loaded.rejects), malformed_gold=loaded.malformed_gold, batches_run=batches,
+            this_run=this_run, wall_seconds=wall, store=self._store_label(), **self.summary_counts(),
         )
 
 
 def build(
-    inputs: Sequence[str | os.PathLike[str]], config: KGJudgeConfig, out: str | os.PathLike[str], **kwargs: Any
+    inputs: Sequence[str | os.PathLike[str]], config: KGJudgeConfig, out: str | os.PathLike[str], *,
+    sync: bool = False, **kwargs: Any,
 ) -> BuildSummary:
-    """Build the graph of ``inputs`` into ``out``; see :class:`Build`."""
+    """Build (or grow) the graph of ``inputs`` into ``out``; see :class:`Build`."""
     if not inputs:
         raise InputError("no inputs given")
-    return Build(config, out, **kwargs).run(inputs)
+    return Build(config, out, **kwargs).run(inputs, sync=sync)

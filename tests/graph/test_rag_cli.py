@@ -108,7 +108,7 @@ def test_packaged_model_answers_from_the_embedded_store(tmp_path: Path, smollm2_
 
 def test_rag_settings_do_not_change_a_builds_config_hash() -> None:
     from kgjudge import parse_config
-    from kgjudge.pipeline._build import _config_hash
+    from kgjudge.pipeline._shape import config_hash as _config_hash
 
     base = {"backends": {"default": {"type": "fake.v1"}}}
     assert _config_hash(parse_config(base)) == _config_hash(parse_config({**base, "rag": {"answer_style": "select", "hops": 2}}))
