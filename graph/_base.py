@@ -136,6 +136,10 @@ class GraphStore(ABC):
         one transaction never leave such records behind; others may after a crash."""
         return 0
 
+    def reload(self) -> None:
+        """See what other processes wrote since the store was opened (a store that keeps a copy
+        in memory reads its file again; a server's or an on-disk database's reads are live)."""
+
     def flush(self) -> None:
         """Make every write so far durable (a store that keeps its data in memory writes its
         file; others already are). A build calls it before it commits a batch."""

@@ -145,6 +145,10 @@ class NetworkXStore(GraphStore):
         if self.config.path:
             self.save()
 
+    def reload(self) -> None:
+        if self.config.path and Path(self.config.path).exists():
+            self.load(self.config.path, self.config.format)
+
     # -- reading -----------------------------------------------------------------------------
 
     def _existing_ids(self, ids: Sequence[str]) -> set[str]:

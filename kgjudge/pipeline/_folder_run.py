@@ -174,6 +174,13 @@ class FolderRun(ResumableRun):
         self.write_manifest(finished=False, summary=manifest.get("summary"))
         return int(entry["run"])
 
+    def unfinished_run(self) -> dict[str, Any]:
+        """The manifest's last run when it is an unfinished run of this command (cut off), else
+        an empty dict."""
+        runs = (self.folder.manifest() or {}).get("runs") or []
+        last = runs[-1] if runs and isinstance(runs[-1], dict) else {}
+        return last if last.get("command") == self.command and not last.get("finished") else {}
+
     def summary_counts(self) -> dict[str, Any]:
         """The counts of the build summary as they are now (see ``BuildSummary``)."""
         c = self.counts
@@ -243,6 +250,14 @@ class FolderRun(ResumableRun):
         self.commit_step({"rejudged": {"judge": entry.get("judge"), "triples": len(judged), "kept": len(kept)},
                           "usage": entry.get("usage") or {}, "run": entry.get("run")}, entry["token"])
         (folder.out / REJUDGE).unlink(missing_ok=True)
+        manifest = folder.manifest()
+        if manifest is not None and isinstance(entry.get("config"), dict):
+            # The folder's config is the new judge's from now on, whichever command got here.
+            for run in manifest.get("runs") or []:
+                if isinstance(run, dict) and run.get("run") == entry.get("run") and run.get("command") == "rejudge":
+                    run["finished"] = True
+            folder.write_manifest({**manifest, "config": entry["config"], "config_hash": config_hash(
+                parse_config(entry["config"]))})
         folder.end()
 
     def curated_documents(self) -> set[str]:

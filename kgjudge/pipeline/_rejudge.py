@@ -20,7 +20,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from typing import Any
 
 from pydantic import BaseModel
@@ -105,11 +105,23 @@ class Rejudge(FolderRun):
         backends: dict[str, LLMBackend] | None = None,
     ) -> None:
         super().__init__(None, out)
-        self.old = self.config
+        # While a judge is being applied the folder's config is already the new one; the judge
+        # it is replacing is the manifest's.
+        self.old = self.folder.config()
         self.new = with_judge(self.config, judge_file) if judge_file is not None else self.config
+        self.key = hashlib.sha256(json.dumps(judge_part(self.new), sort_keys=True).encode()).hexdigest()[:16]
         self.judge_file = str(judge_file) if judge_file is not None else None
         self.progress = progress
         self.given = backends or {}
+        self.finished_by_recovery = False
+
+    def recover(self) -> list[Hashable]:
+        entry = self.folder.pending()
+        undone = super().recover()
+        if entry is not None and entry.get("op") == "rejudge" and entry.get("key") == self.key:
+            # This very rejudge was cut off while it was applied; applying it was all it had left.
+            self.finished_by_recovery = True
+        return undone
 
     def check(self) -> None:
         if self.new.judge is None:
@@ -144,6 +156,12 @@ class Rejudge(FolderRun):
 
     def _run(self, started: float) -> RejudgeSummary:
         folder = self.folder
+        if self.finished_by_recovery:
+            judged = [JudgedTriple.model_validate(r) for r in folder.rows(folder.file("judgements"))]
+            kept = sum(1 for j in judged if j.judgement.label)
+            return RejudgeSummary(out=str(self.out), judge=getattr(self.new.judge, "type", ""), scores_kept=False,
+                                  judged=len(judged), kept=kept, rejected=len(judged) - kept, labels_changed=0,
+                                  this_run=Usage(), wall_seconds=time.perf_counter() - started)
         view = store_view(folder)
         by_doc: dict[str, list[Triple]] = {}
         for triple in view.extracted.values():
@@ -154,8 +172,7 @@ class Rejudge(FolderRun):
         new_name = self.new.judge.type  # type: ignore[attr-defined]
         old_name = getattr(self.old.judge, "type", None)
         run = self.begin_run(judge=new_name, previous_judge=old_name, scores_kept=scores_kept)
-        key = hashlib.sha256(json.dumps(judge_part(self.new), sort_keys=True).encode()).hexdigest()[:16]
-        header = {"rejudge": key, "lines": self.ledger.lines}
+        header = {"rejudge": self.key, "lines": self.ledger.lines}
         staged = list(folder.rows(REJUDGE))
         if staged and all(staged[0].get(k) == v for k, v in header.items()):
             # The same judge over the same build, cut off: what it staged stands.
@@ -177,7 +194,7 @@ class Rejudge(FolderRun):
             this_run = self._judge(todo, by_doc)
         judged = [j for batch in read_staged(folder) for j in batch]
         changed = sum(1 for j in judged if j.triple.id not in view.judged or view.judged[j.triple.id].label != j.judgement.label)
-        entry = folder.begin({"op": "rejudge", "judge": new_name, "replace_judgements": old_name != new_name,
+        entry = folder.begin({"op": "rejudge", "key": self.key, "judge": new_name, "replace_judgements": old_name != new_name,
                               "run": run, "usage": {"judge": this_run.model_dump()} if this_run.requests else {},
                               "config": config_to_dict(self.new)})
         self.config = self.new

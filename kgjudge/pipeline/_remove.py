@@ -53,12 +53,14 @@ class Remove(FolderRun):
             raise InputError("no document ids given")
 
         def work() -> RemoveSummary:
-            missing = [i for i in ids if i not in self.ledger.documents]
+            # The same removal cut off and run again: what it already removed counts as asked.
+            resumed = self.unfinished_run().get("removed") or []
+            missing = [i for i in ids if i not in self.ledger.documents and i not in resumed]
             if missing:
                 shown = ", ".join(repr(i) for i in missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
                 raise InputError(f"the build holds no document {shown}; nothing was removed", file=str(self.out))
             run = self.begin_run(removed=ids)
-            self.drop_documents(ids, run)
+            self.drop_documents([i for i in ids if i in self.ledger.documents], run)
             counts = self.summary_counts()
             previous: dict[str, Any] = (self.folder.manifest() or {}).get("summary") or {}
             wall = time.perf_counter() - started

@@ -28,7 +28,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
 from kgjudge import __version__
-from kgjudge._errors import BackendError, ConfigError, InputError, KGJudgeError, StoreError
+from kgjudge._errors import BackendError, ConfigError, FolderBusyError, InputError, KGJudgeError, StoreError
 from kgjudge.graph import Answer, StoreStats
 from kgjudge._records import Judgement
 from kgjudge.serve._explorer import Explorer, ForbiddenError, NotFoundError
@@ -53,7 +53,8 @@ from kgjudge.serve._security import Guard
 logger = logging.getLogger("kgjudge.serve")
 STATIC = Path(str(resources.files("kgjudge.serve") / "static"))
 ERRORS: list[tuple[type[Exception], int]] = [
-    (NotFoundError, 404), (ForbiddenError, 403), (InputError, 400), (ConfigError, 409), (BackendError, 502),
+    (NotFoundError, 404), (ForbiddenError, 403), (InputError, 400), (ConfigError, 409), (FolderBusyError, 409),
+    (BackendError, 502),
     (StoreError, 500), (KGJudgeError, 400),
 ]
 RESPONSES: dict[int | str, dict[str, Any]] = {code: {"model": ErrorBody} for code in (400, 401, 403, 404, 413, 422)}
@@ -106,6 +107,13 @@ def create_app(explorer: Explorer, guard: Guard | None = None) -> FastAPI:
             return _error(status, str(exc))
 
         app.add_exception_handler(kind, handler)
+
+    @app.middleware("http")
+    async def follow_the_folder(request: Request, call_next: Any) -> Any:
+        # Another command may have grown, shrunk or judged the build again since the last request.
+        if request.url.path.startswith("/api/"):
+            await asyncio.to_thread(explorer.follow)
+        return await call_next(request)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -66,7 +66,8 @@ class ForbiddenError(KGJudgeError):
     """A write to a server started read-only (HTTP 403)."""
 
 
-WRITES = frozenset({"upsert", "upsert_entities", "set_embeddings", "delete_document", "clear", "close"})
+WRITES = frozenset({"upsert", "upsert_entities", "set_embeddings", "delete_document", "delete_triples", "clear", "close",
+                    "reload", "flush", "prune"})
 
 
 class LockedStore:
@@ -147,6 +148,7 @@ class Explorer:
         self._judge: Any = None
         self._files: dict[str, LineIndex] = {}
         self._summaries: dict[int, tuple[tuple[Any, ...], RunSummary]] = {}
+        self._revision = folder.revision()
 
     def close(self) -> None:
         """Close the store and every model client."""
@@ -156,6 +158,30 @@ class Explorer:
         self.rag.close()
         if self._rejected is not None:
             self._rejected.close()
+
+    def follow(self) -> bool:
+        """Take in what another command (a build that grew the folder, a removal, a new judge)
+        committed since the last request: the store reads its file again where it keeps a copy,
+        and counts, the name index, the rejected triples and GraphRAG's indexes are read anew.
+        Costs one ``stat`` when nothing changed. Returns whether something had."""
+        revision = self.folder.revision()
+        if revision == self._revision:
+            return False
+        with self._write_lock:
+            if revision == self._revision:
+                return False
+            self.store.reload()
+            self._stats = None
+            with self._index_lock:
+                self._names = None
+                rejected, self._rejected = self._rejected, None
+            if rejected is not None:
+                rejected.close()
+            self.rag.refresh()
+            self.folder.reread_config()
+            self._judge = None
+            self._revision = revision
+        return True
 
     # -- info and statistics -------------------------------------------------------------------
 

@@ -16,13 +16,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from kgjudge._build_folder import CURATION
 from kgjudge._config import KGJudgeConfig, default_config, load_config, parse_config
 from kgjudge._errors import InputError
+from kgjudge._folder_lock import FolderLock, current_command
 from kgjudge._records import Document
 from kgjudge._run_folder import MANIFEST, RunFolder
 from kgjudge.graph import GraphRAG, open_graphrag
 
-CURATION_LOG = "curation.jsonl"
+CURATION_LOG = CURATION
 RunKind = Literal["build", "filter"]
 RunFile = Literal["manifest", "progress", "judgements", "rejected", "rejects", "decisions"]
 # What each output of a run is called in its folder (judgements: a build's every decision;
@@ -220,6 +222,29 @@ class ServedFolder:
         closes the store."""
         return open_graphrag(self.out, self.config if self.config_file else None, file=self.config_file, with_llm=False)
 
+    def reread_config(self) -> None:
+        """Read the build's config again (a new judge changes it); a config file given to the
+        server stays the one used."""
+        if self.out is None or self.config_file is not None:
+            return
+        try:
+            manifest = RunFolder(self.out, "build").manifest()
+            if isinstance(manifest, dict) and isinstance(manifest.get("config"), dict):
+                self.config = parse_config(manifest["config"], file=str(self.out / MANIFEST))
+        except (OSError, ValueError):
+            pass  # the config read at start stays: a manifest being replaced is read next time
+
+    def revision(self) -> tuple[int, int] | None:
+        """What changes whenever a command commits a step to the folder (the progress file's
+        size and time); None without a folder."""
+        if self.out is None:
+            return None
+        try:
+            stat = (self.out / FILE_NAMES["progress"]).stat()
+        except OSError:
+            return None
+        return stat.st_size, stat.st_mtime_ns
+
     def build_file(self, name: RunFile) -> Path | None:
         """Where one of the build's outputs is, or None without a folder."""
         return self.run.file(name) if self.run is not None else None
@@ -236,8 +261,17 @@ class ServedFolder:
 def output_folder_lock(folder: ServedFolder) -> Iterator[None]:
     """Claim ``folder`` for one curation write (the decision log and the store).
 
-    Writers in this server are serialised by the caller; this is the one place where an
-    exclusive, cross-process claim of the output folder is to be taken, so that a build or
-    another server never writes the same folder at the same time.
+    Writers in this server are serialised by the caller; this is the one place the server
+    takes the output folder's exclusive lock (:class:`~kgjudge._folder_lock.FolderLock`), so a
+    build, a removal, a new judge or another server never writes the same folder at the same
+    time: while one of them works, a curation write fails at once with an error that names it.
+    A config's store without a folder has no folder to claim.
+
+    Raises:
+        FolderBusyError: another process is writing the folder.
     """
-    yield
+    if folder.out is None:
+        yield
+        return
+    with FolderLock(folder.out, f"{current_command()} (a curation write)"):
+        yield

@@ -205,3 +205,31 @@ def test_communities_of_untouched_components_keep_their_summaries(tmp_path: Path
     report = json.loads((out / "rag" / "communities.meta.json").read_text())
     assert report["fingerprint"]["revision"] == BuildFolder(out).revision()
     assert len(summariser.calls) - calls == 1
+
+
+def test_a_running_server_sees_what_a_removal_and_a_new_judge_changed(tmp_path: Path) -> None:
+    """``kgjudge serve`` follows the folder: after a removal and a rejudge by another command,
+    the next request answers from the new state (the networkx store re-reads its file)."""
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from kgjudge.serve import create_app, open_explorer
+
+    out = tmp_path / "grown"
+    cfg = config_dict({"type": "networkx.v1"}, threshold=0.5)
+    grow(out, docs(4), cfg)
+    explorer = open_explorer(out)
+    with TestClient(create_app(explorer), base_url="http://127.0.0.1") as client:
+        before = client.get("/api/stats").json()["triples"]
+        kept = [json.loads(line) for line in (out / "triples.jsonl").read_text().splitlines()]
+        named = {d: {n for t in kept if t["document_id"] == d for n in (t["head"], t["tail"])} for d in docs(4)}
+        [only, *_] = sorted(named["d0"] - set().union(*(v for k, v in named.items() if k != "d0")))
+        assert any(h["name"] == only for h in client.get("/api/entities", params={"q": only}).json()["hits"])
+        Remove(out).run(["d0"])
+        after = client.get("/api/stats").json()["triples"]
+        assert after < before
+        assert all(h["name"] != only for h in client.get("/api/entities", params={"q": only}).json()["hits"])
+        judge_file = tmp_path / "judge.yaml"
+        judge_file.write_text(yaml.safe_dump({"backends": cfg["backends"], "judge": {**cfg["judge"], "threshold": 0.9}}))
+        Rejudge(out, judge_file, progress=False, backends={"default": backend()}).run()
+        assert client.get("/api/stats").json()["triples"] == len((out / "triples.jsonl").read_text().splitlines()) < after
