@@ -26,6 +26,7 @@ from kgjudge._config import Section, read_yaml, validation_error
 from kgjudge._errors import ConfigError, InputError
 from kgjudge._extras import require
 from kgjudge._jsonl import read_jsonl
+from kgjudge._progress import Progress
 from kgjudge._records import ChatMessage, Record
 from kgjudge.judges.kasft._data import (
     CORRUPTION_KINDS,
@@ -443,7 +444,9 @@ def train(task: Task, config: TrainConfig, *, config_text: str | None = None, lo
         data_collator=collator,
     )
     started = time.perf_counter()
-    result = trainer.train()
+    with Progress(f"train {task}", "steps", opt.max_steps) as progress:
+        trainer.add_callback(_progress_callback(transformers, progress))
+        result = trainer.train()
     seconds = time.perf_counter() - started
     metrics: dict[str, Any] = {"train_loss": float(result.training_loss)}
     if encoded["dev"]:
@@ -484,6 +487,16 @@ def train(task: Task, config: TrainConfig, *, config_text: str | None = None, lo
     _remove_tree(out / ".trainer")
     log(f"[train {task}] {metadata.training['steps']} steps in {seconds:.0f} s; metrics {json.dumps(metadata.metrics)}")
     return metadata
+
+
+def _progress_callback(transformers: Any, progress: Progress) -> Any:
+    """A trainer callback that advances ``progress`` by optimiser steps."""
+
+    class StepProgress(transformers.TrainerCallback):
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            progress.advance(state.global_step - progress.done)
+
+    return StepProgress()
 
 
 def _finish_adapter_files(folder: Path, dtype: str) -> None:
@@ -534,6 +547,7 @@ def _dev_metrics(task: Task, config: TrainConfig, adapter_dir: Path, dev_ex: lis
         return {}
     backend = HFBackend(HFConfig(model=config.model, gguf_file=config.gguf_file, adapters={task: str(adapter_dir)}))
     llm = LLM(backend, cache=None)
+    progress = Progress(f"dev {task}", "examples", len(dev)).start()
     try:
         if task == "judge":
             judge = GraphJudger(
@@ -552,7 +566,9 @@ def _dev_metrics(task: Task, config: TrainConfig, adapter_dir: Path, dev_ex: lis
                 prompt=config.prompt or EXTRACT_PROMPT, max_document_chars=config.max_document_chars,
             )
             result = {"dev_extraction": extraction_scores([e.triples for e in dev], predicted).model_dump()}
+        progress.advance(len(dev))
     finally:
+        progress.close()
         llm.close()
     log(f"[train {task}] dev: {json.dumps(result)}")
     return result

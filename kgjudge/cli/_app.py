@@ -12,6 +12,7 @@ import typer
 
 from kgjudge._config import KGJudgeConfig, default_config, load_config
 from kgjudge._errors import KGJudgeError
+from kgjudge.cli._output import command_output
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -31,12 +32,16 @@ def fail(message: str, code: int = 2) -> None:
 
 
 def handles_errors(fn: F) -> F:
-    """Turn kgjudge errors into one clear line on stderr and exit status 2 (no traceback)."""
+    """Turn kgjudge errors into one clear line on stderr and exit status 2 (no traceback), and
+    run the command with its output settings: the libraries underneath quiet unless the command
+    was given ``verbose`` (:data:`VerboseOption`), progress bars unless ``progress`` is False
+    (:data:`ProgressOption`)."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return fn(*args, **kwargs)
+            with command_output(progress=kwargs.get("progress", True), verbose=kwargs.get("verbose", False)):
+                return fn(*args, **kwargs)
         except KGJudgeError as exc:
             fail(str(exc))
         except KeyboardInterrupt:

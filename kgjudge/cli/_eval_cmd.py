@@ -9,6 +9,7 @@ import typer
 
 from kgjudge._errors import ConfigError, InputError
 from kgjudge.cli._app import app, handles_errors
+from kgjudge.cli._output import ProgressOption, VerboseOption
 
 eval_app = typer.Typer(help="Evaluate graphs against gold graphs, or a judge against gold labels.",
                        no_args_is_help=True)
@@ -43,6 +44,8 @@ def graphs_command(
     ged_timeout: float = typer.Option(2.0, "--ged-timeout", min=0.01, help="seconds per graph for --ged"),
     workers: Optional[int] = typer.Option(None, "--workers", "-j", min=1, help="processes (default: all cores)"),
     engine: str = typer.Option("fast", "--engine", help="'fast' or 'reference' (one pair at a time)"),
+    progress: bool = ProgressOption,
+    verbose: bool = VerboseOption,
 ) -> None:
     """Score predicted graphs against gold graphs (triple P/R/F1, G-BLEU, G-ROUGE, G-BERTScore,
     graph match) and write report.json, per_graph.csv and f1_histograms.png.

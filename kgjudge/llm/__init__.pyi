@@ -8,6 +8,8 @@ from ._base import (
     extract_json as extract_json,
     LLM as LLM,
     LLMBackend as LLMBackend,
+    report_finished as report_finished,
+    reporting as reporting,
     run_sync as run_sync,
 )
 from ._build import (

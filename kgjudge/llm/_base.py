@@ -2,7 +2,9 @@
 
 A backend maps a batch of requests to a batch of results and nothing more. The :class:`LLM`
 client adds what all backends share: capability checks, the response cache, JSON parsing with
-schema validation and one repair retry, and usage counters.
+schema validation and one repair retry, usage counters, and the progress hook
+(:mod:`kgjudge._progress`): requests sent and answered, within a batch too when the backend
+calls :func:`report_finished` as requests of the batch finish.
 """
 
 from __future__ import annotations
@@ -12,10 +14,12 @@ import json
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Sequence
+from contextvars import ContextVar
 from typing import Any, ClassVar, Literal, TypeVar, overload
 
 import jsonschema
 
+from kgjudge import _progress
 from kgjudge._cache import ResponseCache, cache_key
 from kgjudge._errors import BackendError, ConfigError, ParseError
 from kgjudge._prompts import render
@@ -25,8 +29,55 @@ from kgjudge.llm._types import Capabilities, ChoiceScores, GenerationResult, LLM
 T = TypeVar("T")
 
 
+class _Batch:
+    """The requests of one backend call, as the backend reports them finished."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.reported = 0
+        self.tokens = 0
+
+    def report(self, n: int, tokens: int) -> None:
+        n = max(0, min(n, self.size - self.reported))
+        if n:
+            self.reported += n
+            self.tokens += tokens
+            _progress.requests_done(n, calls=n, tokens=tokens)
+
+    def finish(self, tokens: int) -> None:
+        """The batch returned: report what the backend did not."""
+        self.report(self.size - self.reported, max(0, tokens - self.tokens))
+
+
+_BATCH: ContextVar[_Batch | None] = ContextVar("kgjudge_llm_batch", default=None)
+
+
+def report_finished(n: int = 1, *, tokens: int = 0) -> None:
+    """For backends: ``n`` more requests of the batch in progress are finished (``tokens`` in
+    and out), so progress bars move within a batch. What a backend does not report is reported
+    when its batch returns; outside a client's call this does nothing. Safe from the worker
+    thread of ``asyncio.to_thread`` (which carries the caller's context).
+
+    Example:
+        >>> for chunk in chunks:                 # inside generate_batch
+        ...     results.extend(run(chunk))
+        ...     report_finished(len(chunk))
+    """
+    batch = _BATCH.get()
+    if batch is not None:
+        batch.report(n, tokens)
+
+
+async def reporting(step: Awaitable[T]) -> T:
+    """Await one request's result and report it finished (for backends that gather requests)."""
+    result = await step
+    report_finished(1, tokens=getattr(result, "prompt_tokens", 0) + getattr(result, "completion_tokens", 0))
+    return result
+
+
 class LLMBackend(ABC):
-    """One way of running a model. Subclasses implement the two batch methods.
+    """One way of running a model. Subclasses implement the two batch methods, and may call
+    :func:`report_finished` as requests of a batch finish.
 
     Attributes:
         name: the registered name (``hf.v1``).
@@ -191,15 +242,23 @@ class LLM:
         self.usage.requests += len(requests)
         self.usage.cache_hits += len(requests) - len(unique)
         self.usage.cache_misses += len(unique)
+        _progress.requests_sent(len(requests))
+        _progress.requests_done(len(requests) - len(unique), cached=len(requests) - len(unique))
         if unique:
             started = time.perf_counter()
-            fresh = await call([requests[i] for i in unique])
+            batch = _Batch(len(unique))
+            token = _BATCH.set(batch)
+            try:
+                fresh = await call([requests[i] for i in unique])
+            finally:
+                _BATCH.reset(token)
             self.usage.model_seconds += time.perf_counter() - started
             if len(fresh) != len(unique):
                 raise BackendError(
                     f"returned {len(fresh)} results for {len(unique)} requests", backend=self.backend.name
                 )
             self.usage.model_calls += len(unique)
+            batch.finish(sum(r.prompt_tokens + getattr(r, "completion_tokens", 0) for r in fresh))
             for (key, slots), res in zip(pending.items(), fresh):
                 self.usage.prompt_tokens += res.prompt_tokens
                 self.usage.completion_tokens += getattr(res, "completion_tokens", 0)

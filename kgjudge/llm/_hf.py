@@ -14,7 +14,7 @@ import copy
 import os
 import warnings
 import threading
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
 from typing import Any, Literal, NamedTuple
 
@@ -24,7 +24,7 @@ from kgjudge._config import Slot
 from kgjudge._errors import BackendError, ConfigError
 from kgjudge._extras import require
 from kgjudge._registry import backends
-from kgjudge.llm._base import LLMBackend
+from kgjudge.llm._base import LLMBackend, report_finished
 from kgjudge.llm._models import DEFAULT_MODEL, hf_model_dir, resolve_adapter, resolve_model
 from kgjudge.llm._types import Capabilities, ChoiceScores, GenerationResult, LLMRequest
 
@@ -177,6 +177,7 @@ class HFBackend(LLMBackend):
             model.eval()
         self.model = model
         self._lock = threading.Lock()
+        self._rows_left: Counter[int] = Counter()
         self.capabilities = Capabilities(
             logprobs=True, exact_choice_scores=True, lora=True, beam_search=True, json_schema=False, prefix_caching=True
         )
@@ -284,6 +285,7 @@ class HFBackend(LLMBackend):
                             model=self.model_id,
                             adapter=adapter,
                         )
+                    report_finished(len(batch), tokens=sum(results[i].prompt_tokens + results[i].completion_tokens for i in batch))  # type: ignore[union-attr]
         return _filled(results)
 
     async def generate_batch(self, requests: Sequence[LLMRequest]) -> list[GenerationResult]:
@@ -317,6 +319,7 @@ class HFBackend(LLMBackend):
                     rows.extend(_Row(i, j, prompts[i] + c, c) for j, c in enumerate(choice_ids[i]))
             logprobs: dict[int, list[float]] = {i: [0.0] * len(choice_ids[i]) for i in idxs}
             with self._lock, self._adapter(adapter), self._torch.inference_mode():
+                self._rows_left = Counter(r.request for r in rows)  # a request is done with its last row
                 groups = _prefix_groups(rows, self.config.prefix_min_tokens)
                 shared = [g for g in groups if g[0]]
                 for batch in _chunks(sorted(shared, key=lambda g: len(g[0])), self.config.batch_size):
@@ -343,6 +346,9 @@ class HFBackend(LLMBackend):
         else:
             picked = dist_rows.gather(1, torch.tensor(row.tail, device=dist_rows.device).unsqueeze(1))
             logprobs[row.request][row.choice] = float(picked.sum())
+        self._rows_left[row.request] -= 1
+        if not self._rows_left[row.request]:
+            report_finished(1)
 
     def _score_plain(self, rows: list[_Row], choice_ids: dict[int, list[list[int]]], logprobs: dict[int, list[float]]) -> None:
         """Left-padded batches; logits only for the positions that are scored."""

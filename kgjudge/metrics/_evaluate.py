@@ -19,6 +19,7 @@ from pydantic import Field
 
 from kgjudge._build_folder import GOLD
 from kgjudge._errors import ConfigError, InputError
+from kgjudge._progress import Progress
 from kgjudge._records import Record
 from kgjudge.metrics._bertscore import (
     BERT_BASE_UNCASED_LAYER,
@@ -36,7 +37,7 @@ from kgjudge.metrics._graph import (
 )
 from kgjudge.metrics._io import GraphPair, check_readable, pair_graphs, read_build, read_graphs
 from kgjudge.metrics._pairs import PRF, Engine, match_scores, score_edges, warm_tokenizers
-from kgjudge.metrics._parallel import MIN_GRAPHS_PER_WORKER, effective_workers, map_slices
+from kgjudge.metrics._parallel import MIN_GRAPHS_PER_WORKER, effective_workers, map_slices, tick
 
 Mode = Literal["word", "graphjudger"]
 COMPAT_MODES = ("graphjudger",)
@@ -190,7 +191,12 @@ def _evaluate_slice(job: _Job, start: int, stop: int) -> _Slice:
     bleu, rouge = score_edges([p.pred_edges for p in prepared], [p.gold_edges for p in prepared],
                               compat=job.compat, engine=job.engine)
     matcher = compat_graph_match if job.compat else graph_match
-    geds = [graph_edit_distance(p.pred_graph, p.gold_graph, job.ged_timeout) for p in prepared] if job.ged else None
+    geds = None
+    if job.ged:  # the slow part (up to ged_timeout per graph): counted graph by graph
+        geds = []
+        for p in prepared:
+            geds.append(graph_edit_distance(p.pred_graph, p.gold_graph, job.ged_timeout))
+            tick()
     rows = []
     for k, item in enumerate(prepared):
         tp, n_p, n_g = exact[k]
@@ -215,6 +221,8 @@ def _evaluate_slice(job: _Job, start: int, stop: int) -> _Slice:
             row.update(ged=geds[k][0], ged_normalised=geds[k][1], ged_exact=geds[k][2])
         rows.append(row)
     edges = [(p.pred_edges, p.gold_edges) for p in prepared] if job.keep_edges else []
+    if not job.ged:
+        tick(len(prepared))
     return _Slice(rows=rows, exact=exact, norm=norm, edges=edges, geds=geds)
 
 
@@ -265,7 +273,8 @@ def evaluate_pairs(
                ged_timeout=ged_timeout, keep_edges=scorer is not None)
     per_worker = MIN_GRAPHS_PER_WORKER["compat" if compat else "word"]
     n_workers = effective_workers(len(pairs), workers, per_worker) if engine == "fast" else 1
-    slices = map_slices(_evaluate_slice, job, len(pairs), n_workers)
+    with Progress("score", "graphs", len(pairs)) as progress:
+        slices = map_slices(_evaluate_slice, job, len(pairs), n_workers, progress)
     seconds["graphs"] = time.perf_counter() - started
     seconds["workers"] = float(n_workers)
 

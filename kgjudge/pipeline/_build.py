@@ -33,7 +33,6 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, Field
-from tqdm import tqdm
 
 from kgjudge._build_folder import GOLD, REJECTS, BuildFolder
 from kgjudge._config import KGJudgeConfig, config_to_dict, dump_config
@@ -41,6 +40,7 @@ from kgjudge._errors import ConfigError, InputError
 from kgjudge._extras import require
 from kgjudge._inputs import LoadedInputs, load_documents
 from kgjudge._jsonl import write_jsonl
+from kgjudge._progress import Progress
 from kgjudge._prompts import prompt_fields
 from kgjudge._records import Document
 from kgjudge._run_folder import ResumableRun
@@ -119,7 +119,8 @@ class Build(ResumableRun):
             with its own backend; outputs are identical).
         workers: Ray workers.
         restart: discard what ``out`` holds instead of resuming it.
-        progress: show a progress bar on stderr.
+        progress: show progress on stderr when it is a terminal (documents, and the model
+            requests of the batch in flight).
         backends: already-built backends to use instead of building the config's (local engine
             only; for embedding kgjudge in a program that holds its models, and for tests).
 
@@ -233,9 +234,7 @@ class Build(ResumableRun):
         todo = [d for d in loaded.documents if d.id not in done]
         batches = list(_batches(todo, self.config.pipeline.batch_size))
         this_run = Usage()
-        bar = None
-        if self.progress:
-            bar = tqdm(total=len(loaded.documents), initial=len(done), unit="doc", desc="build", file=sys.stderr)
+        bar = Progress("build", "documents", len(loaded.documents), initial=len(done), enabled=self.progress).start()
         try:
             if self.engine == "ray":
                 for result in self._ray(batches):
@@ -243,8 +242,7 @@ class Build(ResumableRun):
             else:
                 asyncio.run(self._run_local(batches, this_run, bar))
         finally:
-            if bar is not None:
-                bar.close()
+            bar.close()
             stats = self.store.stats()
             self.store.close()
         summary = self._summarise(loaded, len(batches), this_run, time.perf_counter() - started)
@@ -260,13 +258,7 @@ class Build(ResumableRun):
         self._append(result)
         for usage in result.usage.values():
             this_run.add(usage)
-        if bar is not None:
-            bar.update(len(result.document_ids))
-            bar.set_postfix(
-                tokens=this_run.prompt_tokens + this_run.completion_tokens,
-                cache=f"{this_run.cache_hits}/{this_run.requests}",
-                calls=this_run.model_calls,
-            )
+        bar.advance(len(result.document_ids))
 
     def _summarise(self, loaded: LoadedInputs, batches: int, this_run: Usage, wall: float) -> BuildSummary:
         read = self.folder.records

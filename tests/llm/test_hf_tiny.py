@@ -123,3 +123,23 @@ def test_shared_prefix_scoring_equals_plain_scoring(tiny_llama_dir: Path) -> Non
         ids = tok(req.prompt)["input_ids"]
         manual = [manual_logprob(plain, ids, tok(c, add_special_tokens=False)["input_ids"]) for c in req.choices]
         assert a.logprobs == pytest.approx(manual, abs=1e-4)
+
+
+def test_requests_are_reported_finished_micro_batch_by_micro_batch(plain: HFBackend, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Progress moves within a batch: batch_size 4, so ten requests finish in three steps."""
+    from kgjudge._progress import Progress
+
+    from _support import record_requests_done
+
+    events = record_requests_done(monkeypatch)
+    llm = LLM(plain)
+    with Progress("test", "requests", 10, enabled=False) as progress:
+        results = llm.generate_sync([LLMRequest(prompt=f"{p} {i}", max_tokens=3) for i, p in enumerate(PROMPTS * 4)][:10])
+        assert [e[0] for e in events] == [4, 4, 2]
+        assert sum(e[3] for e in events) == sum(r.prompt_tokens + r.completion_tokens for r in results)
+        events.clear()
+        # scoring: one request at a time as its last row is scored (multi-token choices: 2 rows each)
+        llm.score_choices_sync([LLMRequest(prompt=f"{p} {i}", choices=[" France and Spain", " Germany"])
+                                for i, p in enumerate(PROMPTS * 2)])
+        assert [e[0] for e in events] == [1] * 6
+        assert progress.finished == progress.sent == 16
