@@ -18,7 +18,14 @@ from kgjudge._registry import backends
 from kgjudge.llm._base import LLM, LLMBackend, check_json, extract_json, run_sync
 from kgjudge.llm._fake import FakeBackend, FakeConfig, FakeRule
 from kgjudge.llm._hf import HFBackend, HFConfig
-from kgjudge.llm._models import DEFAULT_MODEL, ModelSource, hf_model_dir, resolve_adapter, resolve_model
+from kgjudge.llm._models import (
+    DEFAULT_MODEL,
+    ModelSource,
+    hf_model_dir,
+    model_store_dir,
+    resolve_adapter,
+    resolve_model,
+)
 from kgjudge.llm._openai import OpenAIBackend, OpenAIConfig
 from kgjudge.llm._types import Capabilities, ChoiceScores, GenerationResult, LLMRequest, Usage
 from kgjudge.llm._vllm import VLLMBackend, VLLMConfig
@@ -85,6 +92,7 @@ __all__ = sorted(
         "extract_json",
         "hf_model_dir",
         "llm_from_config",
+        "model_store_dir",
         "resolve_adapter",
         "resolve_model",
         "run_sync",
