@@ -8,6 +8,7 @@ from kgjudge.stages._chunking import Chunker, SplitChunk
 from kgjudge.stages._denoise import (
     ENTITY_SCHEMA,
     denoise,
+    entity_schema,
     entity_request,
     parse_entities,
     parse_rewrite,
@@ -21,6 +22,7 @@ from kgjudge.stages._extract import (
     extract_answer,
     extract_messages,
     extract_request,
+    extract_schema,
     parse_triples,
 )
 from kgjudge.stages._types import DenoisedChunk, DenoiseRound, JudgedTriple, StageFailure
@@ -38,11 +40,13 @@ __all__ = sorted(
         "StageFailure",
         "denoise",
         "entity_request",
+        "entity_schema",
         "evidence_span",
         "extract",
         "extract_answer",
         "extract_messages",
         "extract_request",
+        "extract_schema",
         "parse_entities",
         "parse_rewrite",
         "parse_triples",

@@ -206,3 +206,15 @@ def test_judge_section_is_validated(tmp_path: Path) -> None:
     cfg["judge"] = {"type": "graphjudger.v1", "backend": "nope"}
     with pytest.raises(ConfigError, match="key 'judge.backend'"):
         parse_config(cfg)
+
+
+def test_extractor_and_judge_share_one_loaded_backend(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import kgjudge.pipeline._batch as batch
+
+    built: list[object] = []
+    real = batch.build_backend
+    monkeypatch.setattr(batch, "build_backend", lambda slot, **kw: built.append(slot) or real(slot, **kw))
+    config = parse_config({**config_dict(tmp_path), "judge": {"type": "graphjudger.v1", "backend": "default"}})
+    runner = batch.StageRunner(config)
+    assert len(built) == 1, "one model load for extraction and judging"
+    assert runner.judge_llm.backend is runner.client(config.pipeline.extract.backend).backend
