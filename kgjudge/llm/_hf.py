@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import importlib.util
 import inspect
 import json
@@ -593,8 +592,11 @@ class HFBackend(LLMBackend):
             ids, rest_mask, _ = self._pad(rests)
             mask = torch.cat([prefix_mask[select], rest_mask], dim=1)
             positions = lengths[select].unsqueeze(1) + (rest_mask.cumsum(-1) - 1).clamp(min=0)
-            batch_cache = copy.deepcopy(cache)
-            batch_cache.batch_select_indices(select)
+            # Only the selected prefixes' rows are copied (a deep copy of the whole prefix cache
+            # per member batch cost more than the members' forward pass).
+            batch_cache = transformers.DynamicCache()
+            for n, layer in enumerate(cache.layers):
+                batch_cache.update(layer.keys.index_select(0, select), layer.values.index_select(0, select), n)
             keep = max(len(row.tail) for _, row in batch) + 1
             with self._autocast("score"):
                 logits = self.model(
