@@ -12,8 +12,9 @@ numbers and optional keys as a stand-in for richer replies):
    microseconds per token next to the model's own decode step (SmolLM2-135M, batch 1, one
    thread), so the overhead reads as a share of generation time.
    Times are CPU-seconds of this process (the machine may be shared).
-3. Correctness: every reference reply must be accepted to its end and then allow only the end
-   of sequence; invalid replies (a 2- or 4-element triple, a number for a string, an object root,
+3. Correctness: every reference reply must be accepted to its end and then allow the end of
+   sequence (whether it allows only that, so generation stops when the value closes, is reported
+   too); invalid replies (a 2- or 4-element triple, a number for a string, an object root,
    one item over ``maxItems``, an unknown key, a missing required key) must be refused.
 
 Installed size is measured separately (``pip install --target``); see the README.
@@ -253,8 +254,9 @@ def _byte_decoder() -> dict[int, str]:
     return dict(zip(printable, (chr(c) for c in chars)))
 
 
-def replay(lib: Any, compiled: Any, ids: list[int], eos: int, logits: Any) -> tuple[bool, int, float]:
-    """(accepted to the end with only EOS allowed after, tokens stepped, seconds)."""
+def replay(lib: Any, compiled: Any, ids: list[int], eos: int, logits: Any) -> tuple[bool, bool, int, float]:
+    """(accepted to the end with EOS allowed after, only EOS allowed after, tokens stepped,
+    CPU-seconds)."""
     state = lib.start(compiled)
     started = time.process_time()
     steps = 0
@@ -263,11 +265,10 @@ def replay(lib: Any, compiled: Any, ids: list[int], eos: int, logits: Any) -> tu
         logits.masked_fill(~mask, float("-inf"))
         steps += 1
         if not bool(mask[token]) or not lib.advance(state, token):
-            return False, steps, time.process_time() - started
+            return False, False, steps, time.process_time() - started
     mask = lib.allowed(state)
     steps += 1
-    ok = bool(mask[eos]) and int(mask.sum()) == 1
-    return ok, steps, time.process_time() - started
+    return bool(mask[eos]), bool(mask[eos]) and int(mask.sum()) == 1, steps, time.process_time() - started
 
 
 def model_step_seconds(model: Any, torch: Any, steps: int = 48) -> float:
@@ -337,10 +338,11 @@ def main() -> None:
             except Exception as exc:  # noqa: BLE001 - a library that cannot take the schema is a result
                 per_schema[key] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
                 continue
-            accepted, steps, seconds = 0, 0, 0.0
+            accepted, closes, steps, seconds = 0, 0, 0, 0.0
             for ids in encoded[key]:
-                ok, n, s = replay(lib, compiled, ids, eos, logits)
+                ok, only_eos, n, s = replay(lib, compiled, ids, eos, logits)
                 accepted += ok
+                closes += only_eos
                 steps += n
                 seconds += s
             refused = sum(not replay(lib, compiled, ids, eos, logits)[0] for ids in invalid[key])
@@ -348,6 +350,7 @@ def main() -> None:
                 "compile_s": round(compile_s, 4),
                 "valid_accepted": f"{accepted}/{len(encoded[key])}",
                 "invalid_refused": f"{refused}/{len(invalid[key])}",
+                "only_eos_after_the_value": f"{closes}/{len(encoded[key])}",
                 "us_per_token": round(seconds / steps * 1e6, 1),
                 "overhead_vs_decode_step": round(seconds / steps / step_s, 3),
             }

@@ -404,7 +404,8 @@ class HFBackend(LLMBackend):
         return _filled(results)
 
     def _generate_beams(self, rows: list[_Decoding]) -> None:
-        """Beam search through transformers' ``generate`` (no JSON constraint)."""
+        """Beam search through transformers' ``generate``. Not grammar-constrained: a JSON reply
+        from beam search is validated (and repaired) by the client."""
         request = rows[0].request
         ids, mask, _ = self._pad([row.prompt for row in rows])
         kwargs: dict[str, Any] = {
@@ -456,7 +457,7 @@ class HFBackend(LLMBackend):
         positions = positions[:, -1:]
         active = list(rows)
         bitmask = self._grammar().allocate(len(rows), torch) if any(r.matcher is not None for r in rows) else None
-        for _step in range(request.max_tokens):
+        for step in range(request.max_tokens):
             logits = logits.float()
             if bitmask is not None:
                 masked = [(n, row) for n, row in enumerate(active) if row.matcher is not None]
@@ -481,6 +482,8 @@ class HFBackend(LLMBackend):
                 mask, positions = mask[index], positions[index]
                 active = [active[n] for n in keep]
                 chosen = [chosen[n] for n in keep]
+            if step == request.max_tokens - 1:
+                break  # the budget is spent: no forward pass for a token nobody takes
             mask = torch.cat([mask, mask.new_ones((len(active), 1))], dim=1)
             positions = positions + 1
             with self._autocast("decode"):
