@@ -290,6 +290,7 @@ def model_step_seconds(model: Any, torch: Any, steps: int = 48) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="smollm2-135m-instruct", help="packaged name, folder or .gguf")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder with val.source")
     parser.add_argument("--documents", type=int, default=40, help="reference replies per schema")
     parser.add_argument("--quick", action="store_true", help="8 documents")
@@ -304,7 +305,7 @@ def main() -> None:
 
     torch.set_num_threads(1)
     load_start = os.getloadavg()
-    path = hf_model_dir(resolve_model("smollm2-135m-instruct"))
+    path = hf_model_dir(resolve_model(args.model))
     tokenizer = transformers.AutoTokenizer.from_pretrained(str(path))
     model = transformers.AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32).eval()
     vocab = model.config.vocab_size
