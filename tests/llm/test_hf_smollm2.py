@@ -55,7 +55,8 @@ def test_constrained_json_always_parses_and_stops_when_the_value_closes(smol: HF
     first, second = llm.generate_sync([GOOD, PROSE])
     assert first.parsed["answer"] == "Paris" and "Rome" in second.parsed["answer"]
     assert llm.usage.parse_repairs == 0
-    assert first.finish_reason == "stop" and first.completion_tokens < 15
+    # The value closed before the 40-token budget and nothing followed it.
+    assert first.finish_reason == "stop" and first.completion_tokens < 40 and first.text.endswith("}")
 
 
 def test_packaged_extractor_does_not_loop_on_the_python_document(smollm2_tokenizer_dir: Path) -> None:
