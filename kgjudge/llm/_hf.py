@@ -471,7 +471,10 @@ class HFBackend(LLMBackend):
         eos = self.tokenizer.eos_token_id
         for row in rows:
             if row.request.json_schema is not None and self.capabilities.json_schema:
-                row.constrain(self._grammar().matcher(row.request.json_schema))
+                try:
+                    row.constrain(self._grammar().matcher(row.request.json_schema))
+                except ConfigError:
+                    pass  # a schema the grammar cannot express: the client validates and repairs
         generator = None
         if request.seed is not None and request.temperature > 0:
             generator = torch.Generator(device=self.device).manual_seed(request.seed)

@@ -128,3 +128,11 @@ def test_without_constraints_the_schema_is_left_to_the_client(tiny_llama_dir: Pa
         [LLMRequest(prompt="x", json_schema=EXTRACT, max_tokens=5)], return_exceptions=True
     )
     assert reply.raw is not None  # a ParseError keeping the random model's free text
+
+
+def test_a_schema_the_grammar_cannot_express_falls_back_to_validation(plain: HFBackend) -> None:
+    # uniqueItems is not enforceable by the grammar: the row decodes freely and the client
+    # validates (and repairs) the reply, as for a backend without constraints.
+    schema = {"type": "array", "items": {"type": "string"}, "uniqueItems": True}
+    (reply,) = LLM(plain).generate_sync([LLMRequest(prompt="x", json_schema=schema, max_tokens=5)], return_exceptions=True)
+    assert reply.raw is not None if hasattr(reply, "raw") else isinstance(reply.parsed, list)
