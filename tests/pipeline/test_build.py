@@ -218,3 +218,15 @@ def test_extractor_and_judge_share_one_loaded_backend(tmp_path: Path, monkeypatc
     runner = batch.StageRunner(config)
     assert len(built) == 1, "one model load for extraction and judging"
     assert runner.judge_llm.backend is runner.client(config.pipeline.extract.backend).backend
+
+
+def test_new_backend_options_at_their_defaults_keep_an_existing_builds_config_hash() -> None:
+    from kgjudge import load_config
+    from kgjudge.pipeline._build import _config_hash
+
+    default = load_config(str(Path(__file__).resolve().parents[2] / "configs" / "pipelines" / "default.yaml"))
+    # The demo config's hash before hf.v1 gained constrain_json and op_dtypes: out/demo reopens.
+    assert _config_hash(default) == "063adf3f2e70ab66"
+    changed = default.model_copy(deep=True)
+    changed.backends["default"] = changed.backends["default"].model_copy(update={"constrain_json": False})
+    assert _config_hash(changed) != _config_hash(default)
