@@ -95,12 +95,21 @@ class BuildSummary(BaseModel):
     store_stats: dict[str, Any] = Field(default_factory=dict)
 
 
+# Backend options added after builds were made: at their defaults they leave a config's hash as
+# it was, so existing output folders keep opening.
+_LATER_BACKEND_DEFAULTS: dict[str, dict[str, Any]] = {"hf.v1": {"constrain_json": True, "op_dtypes": {}}}
+
+
 def _config_hash(config: KGJudgeConfig) -> str:
     """The hash of what shapes a build's output; the ``rag:`` (queries) and ``filter:``
     (instruction data) sections do not."""
     data = yaml.safe_load(dump_config(config))
     data.pop("rag", None)
     data.pop("filter", None)
+    for backend in data.get("backends", {}).values():
+        for key, default in _LATER_BACKEND_DEFAULTS.get(backend.get("type"), {}).items():
+            if backend.get(key) == default:
+                backend.pop(key)
     return hashlib.sha256(yaml.safe_dump(data, sort_keys=False).encode()).hexdigest()[:16]
 
 

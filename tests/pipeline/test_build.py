@@ -306,3 +306,27 @@ def test_a_prompt_version_without_its_parser_is_refused_before_any_model_call(tm
     with pytest.raises(ConfigError, match="key 'pipeline.extract.prompt'.*denoise_rewrite.v1' has no parser of triples.*triple_extract.v1"):
         build([make_docs(tmp_path)], parse_config(cfg), tmp_path / "out", progress=False, backends={"default": fake})
     assert fake.calls == []
+
+
+def test_extractor_and_judge_share_one_loaded_backend(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import kgjudge.pipeline._batch as batch
+
+    built: list[object] = []
+    real = batch.build_backend
+    monkeypatch.setattr(batch, "build_backend", lambda slot, **kw: built.append(slot) or real(slot, **kw))
+    config = parse_config({**config_dict(tmp_path), "judge": {"type": "graphjudger.v1", "backend": "default"}})
+    runner = batch.StageRunner(config)
+    assert len(built) == 1, "one model load for extraction and judging"
+    assert runner.judge_llm.backend is runner.client(config.pipeline.extract.backend).backend
+
+
+def test_new_backend_options_at_their_defaults_keep_an_existing_builds_config_hash() -> None:
+    from kgjudge import load_config
+    from kgjudge.pipeline._build import _config_hash
+
+    default = load_config(str(Path(__file__).resolve().parents[2] / "configs" / "pipelines" / "default.yaml"))
+    # The demo config's hash before hf.v1 gained constrain_json and op_dtypes: out/demo reopens.
+    assert _config_hash(default) == "063adf3f2e70ab66"
+    changed = default.model_copy(deep=True)
+    changed.backends["default"] = changed.backends["default"].model_copy(update={"constrain_json": False})
+    assert _config_hash(changed) != _config_hash(default)
