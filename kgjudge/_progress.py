@@ -21,10 +21,14 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import TracebackType
 from typing import Any, TextIO
+
+REDRAW_S = 0.5
+"""Seconds between redraws of the unit bar while only model requests move."""
 
 _lock = threading.RLock()
 _open: list[Progress] = []
@@ -88,6 +92,7 @@ class Progress:
         self._bar: Any = None
         self._requests: Any = None
         self._position = 0
+        self._redrawn = 0.0
 
     def __enter__(self) -> Progress:
         return self.start()
@@ -177,6 +182,11 @@ class Progress:
             self._requests.set_postfix_str(
                 f"calls {self.calls}, cached {self.cached}, tokens {_tokens(self.tokens)}", refresh=False)
             self._requests.update(n)
+            # the unit bar's elapsed time moves too, though its count waits for whole units
+            now = time.monotonic()
+            if self._bar is not None and now - self._redrawn >= REDRAW_S:
+                self._redrawn = now
+                self._bar.refresh()
 
 
 def _innermost() -> Progress | None:

@@ -589,7 +589,7 @@ class HFBackend(LLMBackend):
             logprobs[row.request][row.choice] = float(picked.sum())
         self._rows_left[row.request] -= 1
         if not self._rows_left[row.request]:
-            report_finished(1)
+            report_finished(1, tokens=len(row.seq) - len(row.tail))
 
     def _score_plain(self, rows: list[_Row], choice_ids: dict[int, list[list[int]]], logprobs: dict[int, list[float]]) -> None:
         """Left-padded batches; logits only for the positions that are scored."""
