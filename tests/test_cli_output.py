@@ -68,9 +68,11 @@ def test_a_fake_backend_build_prints_no_library_warning(tmp_path: Path, docs: Pa
     assert lines and set(lines) == {"warning: ignoring the unreadable embeddings file x.npz"}
 
 
-def test_verbose_shows_the_library_warnings(tmp_path: Path, docs: Path) -> None:
+@pytest.mark.parametrize("where", ["after the command", "before the command"])
+def test_verbose_shows_the_library_warnings(tmp_path: Path, docs: Path, where: str) -> None:
     config = REPO / "configs" / "backends" / "fake.yaml"
-    result = run_cli(["build", str(docs), "-o", "out", "-c", str(config), "--verbose"], tmp_path)
+    args = ["build", str(docs), "-o", "out", "-c", str(config)]
+    result = run_cli([*args, "--verbose"] if where == "after the command" else ["--verbose", *args], tmp_path)
     assert result.returncode == 0, result.stderr
     assert "FutureWarning: `past_key_values` is deprecated" in result.stderr
     assert "UserWarning: a generation flag is not valid" in result.stderr

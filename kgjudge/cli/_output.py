@@ -36,6 +36,9 @@ QUIET_ENV = {
     "TOKENIZERS_PARALLELISM": "false",
 }
 
+everything_verbose = False
+"""Set by ``kgjudge --verbose COMMAND``: every command shows what the libraries print."""
+
 ProgressOption: Any = typer.Option(
     True, "--progress/--no-progress",
     help="progress bars on stderr (shown only when stderr is a terminal)",
