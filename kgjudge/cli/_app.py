@@ -12,7 +12,7 @@ import typer
 
 from kgjudge._config import KGJudgeConfig, default_config, load_config
 from kgjudge._errors import KGJudgeError
-from kgjudge.cli import _output
+from kgjudge.cli._output import command_output, settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -31,7 +31,7 @@ def options(
                                  "for any command (the long ones also take --verbose after their name)"),
 ) -> None:
     """Documents to knowledge graphs with LLMs, and LLM judges that keep only what is true."""
-    _output.everything_verbose = verbose
+    settings.verbose = verbose
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -50,8 +50,8 @@ def handles_errors(fn: F) -> F:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            verbose = kwargs.get("verbose", False) or _output.everything_verbose
-            with _output.command_output(progress=kwargs.get("progress", True), verbose=verbose):
+            verbose = kwargs.get("verbose", False) or settings.verbose
+            with command_output(progress=kwargs.get("progress", True), verbose=verbose):
                 return fn(*args, **kwargs)
         except KGJudgeError as exc:
             fail(str(exc))

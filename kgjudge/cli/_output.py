@@ -36,8 +36,14 @@ QUIET_ENV = {
     "TOKENIZERS_PARALLELISM": "false",
 }
 
-everything_verbose = False
-"""Set by ``kgjudge --verbose COMMAND``: every command shows what the libraries print."""
+class Settings:
+    """What holds for every command of one invocation."""
+
+    verbose = False
+    """``kgjudge --verbose COMMAND``: whatever the command, show what the libraries print."""
+
+
+settings = Settings()
 
 ProgressOption: Any = typer.Option(
     True, "--progress/--no-progress",
