@@ -52,6 +52,7 @@ def graphs_command(
 
     A build folder is scored twice, on what it extracted (before the judge) and on what it kept,
     with the change the judge made; its own gold is used when GOLD is left out."""
+    from kgjudge._run_folder import MANIFEST
     from kgjudge.metrics import (
         COMPAT_MODES,
         MAX_UNREADABLE_SHARE,
@@ -65,7 +66,7 @@ def graphs_command(
         raise ConfigError(f"unknown --compat mode '{compat}'", key="compat", choices=COMPAT_MODES)
     options = {"mode": compat or "word", "engine": engine, "workers": workers, "bertscore_model": bertscore_model,
                "bertscore_layers": bertscore_layers, "cache_dir": cache_dir, "ged": ged, "ged_timeout": ged_timeout}
-    if pred.is_dir():
+    if (pred / MANIFEST).is_file():  # a build folder; a folder of triples.jsonl alone is scored as one set
         build = evaluate_build(pred, gold, **options)  # type: ignore[arg-type]
         paths = write_build_report(build, out)
         typer.echo("\n".join(_build_lines(build)))

@@ -217,3 +217,16 @@ def test_a_packaged_model_build_scored_before_and_after_its_judge(tmp_path: Path
                  r["triple"]["tail"].lower().strip()) for r in rejected}
     assert report["judge_effect"]["triples"]["rejected"] <= len(distinct)
     assert "the judge changed precision by" in result.output
+
+
+def test_a_folder_of_triples_without_a_manifest_is_scored_as_before(tmp_path: Path) -> None:
+    from kgjudge import Triple, write_jsonl
+
+    gold = tmp_path / "val.source"
+    gold.write_text("".join(repr(g) + "\n" for g in GOLD), encoding="utf-8")
+    write_jsonl(tmp_path / "triples" / "triples.jsonl",
+                [Triple(head="Alpha", relation="r", tail="Bravo", document_id="val.target:1")])
+    result = CliRunner().invoke(app, ["eval", "graphs", str(tmp_path / "triples"), str(gold),
+                                      "--out", str(tmp_path / "r")])
+    assert result.exit_code == 0, result.output
+    assert "triple_exact micro" in result.output and "P 1.0000  R 0.3333  F1 0.5000" in result.output
