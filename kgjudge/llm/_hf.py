@@ -25,7 +25,7 @@ from kgjudge._errors import BackendError, ConfigError
 from kgjudge._extras import require
 from kgjudge._registry import backends
 from kgjudge.llm._base import LLMBackend
-from kgjudge.llm._models import DEFAULT_MODEL, hf_model_dir, resolve_adapter, resolve_model
+from kgjudge.llm._models import DEFAULT_MODEL, adapter_fingerprint, hf_model_dir, resolve_adapter, resolve_model
 from kgjudge.llm._types import Capabilities, ChoiceScores, GenerationResult, LLMRequest
 
 
@@ -163,10 +163,12 @@ class HFBackend(LLMBackend):
         model.to(self.device)
         model.eval()
         self.adapters = tuple(config.adapters)
+        self._adapter_fingerprint = ""
         if config.adapters:
             peft = require("peft", "hf")
             names = list(config.adapters)
             paths = {name: resolve_adapter(spec) for name, spec in config.adapters.items()}
+            self._adapter_fingerprint = adapter_fingerprint(paths)
             with warnings.catch_warnings():
                 # peft calls a transformers method that transformers has deprecated; the
                 # warning is theirs to fix and says nothing to kgjudge's users.
@@ -182,7 +184,9 @@ class HFBackend(LLMBackend):
         )
 
     def fingerprint(self) -> str:
-        return f"{self.source.fingerprint}|{self.config.revision}|{self.config.dtype}"
+        # The adapters' weights are part of it: requests name an adapter, and the weights behind
+        # a name change when a config moves to another adapter.
+        return f"{self.source.fingerprint}|{self.config.revision}|{self.config.dtype}{self._adapter_fingerprint}"
 
     # -- helpers -----------------------------------------------------------------------------
 

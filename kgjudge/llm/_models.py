@@ -123,6 +123,22 @@ def packaged_adapters_dir() -> Path:
     return Path(list(spec.submodule_search_locations)[0]) / "adapters"
 
 
+def adapter_fingerprint(paths: dict[str, str]) -> str:
+    """``|adapters:`` and a hash of each named adapter's weight files, for response-cache keys.
+
+    Example:
+        >>> adapter_fingerprint({"judge": resolve_adapter("packaged:smollm2-judge.v1")})
+    """
+    digest = hashlib.sha256()
+    for name in sorted(paths):
+        digest.update(name.encode() + b"\0")
+        folder = Path(paths[name])
+        for file in sorted(folder.glob("adapter_*")):
+            if file.is_file():
+                digest.update(file.name.encode() + b"\0" + hashlib.sha256(file.read_bytes()).digest())
+    return "|adapters:" + digest.hexdigest()[:16]
+
+
 def resolve_adapter(spec: str) -> str:
     """A config's adapter path: ``packaged:<name>`` names an adapter shipped with kgjudge
     (``packaged:smollm2-judge.v1``); anything else is a folder and passes through unchanged.
