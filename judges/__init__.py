@@ -13,7 +13,14 @@ metrics, plots and embeddings the ``judges`` extra.
 
 from kgjudge._registry import judges as registry
 from kgjudge.judges._cascade import Cascade, CascadeConfig, CascadeQuery, CascadeReport, CascadeResult, is_correct
-from kgjudge.judges._extraction import Extraction, ExtractionScores, extract_triples, extraction_scores, parse_triples
+from kgjudge.judges._extraction import (
+    Extraction,
+    ExtractionScores,
+    extract_triples,
+    extraction_scores,
+    parse_triples,
+    triple_scores,
+)
 from kgjudge.judges._factory import Judge, build_judge, judge_from_file, load_judge_file, write_threshold
 from kgjudge.judges._filter import (
     CombineConfig,
@@ -49,7 +56,10 @@ from kgjudge.judges._kasft import (
     KasftStats,
     build_extractor_examples,
     build_judge_examples,
+    chunk_documents,
     data_hash,
+    dev_documents,
+    dev_part,
     load_gold_jsonl,
     load_text_graph_pair,
     split_of,
@@ -157,6 +167,10 @@ __all__ = sorted(
         "build_extractor_examples",
         "build_judge",
         "build_judge_examples",
+        "chunk_documents",
+        "triple_scores",
+        "dev_documents",
+        "dev_part",
         "calibrate_threshold",
         "cut_document",
         "data_hash",

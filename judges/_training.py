@@ -11,6 +11,7 @@ config, and loads in the ``hf`` backend, the in-process ``vllm`` backend and ``v
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import time
@@ -25,6 +26,7 @@ from kgjudge import __version__
 from kgjudge._config import Section, _validation_error, read_yaml
 from kgjudge._errors import ConfigError, InputError
 from kgjudge._extras import require
+from kgjudge._pipeline_config import ChunkingConfig
 from kgjudge._records import ChatMessage, Record
 from kgjudge.judges._kasft import (
     CORRUPTION_KINDS,
@@ -34,6 +36,7 @@ from kgjudge.judges._kasft import (
     KasftStats,
     build_extractor_examples,
     build_judge_examples,
+    chunk_documents,
     data_hash,
     load_gold_jsonl,
     load_text_graph_pair,
@@ -88,6 +91,11 @@ class DataConfig(Section):
     with_entities: bool = Field(default=False, description="extractor: give the entity list in the prompt")
     max_train_examples: int | None = Field(default=None, ge=1, description="seeded sample of the train split")
     max_dev_examples: int = Field(default=200, ge=1, description="seeded sample of the dev split")
+    chunking: ChunkingConfig | None = Field(
+        default=None,
+        description="train on the chunks `kgjudge build` makes with these settings (the pipeline's "
+        "`chunking:`), each with the gold triples it states; none: whole documents",
+    )
 
 
 class LoraSettings(Section):
@@ -113,6 +121,10 @@ class OptimConfig(Section):
     threads: int | None = Field(default=None, ge=1)
     logging_steps: int = Field(default=10, ge=1)
     eval_steps: int | None = Field(default=None, ge=1, description="dev loss every N steps (default: at the end)")
+    save_steps: int = Field(
+        default=50, ge=1,
+        description="checkpoint every N steps in <output>/.trainer; a run started again resumes from the last one",
+    )
     group_by_document: bool = Field(
         default=True,
         description="train each document's examples together: their shared prompt prefix (the "
@@ -204,6 +216,14 @@ def build_examples(task: Task, config: TrainConfig) -> tuple[list[Any], dict[str
     """All examples of the configured corpora (every split) and a summary with counts per kind."""
     data = config.data
     corpora = [src.load() for src in data.sources]
+    chunk_stats = []
+    if data.chunking is not None:
+        chunked = []
+        for corpus in corpora:
+            chunks, assignment = chunk_documents(corpus.documents, data.chunking)
+            chunked.append(GoldCorpus(documents=chunks, malformed_triples=corpus.malformed_triples))
+            chunk_stats.append(assignment.model_dump())
+        corpora = chunked
     if task == "judge":
         examples: list[Any] = []
         stats: list[KasftStats] = []
@@ -226,6 +246,8 @@ def build_examples(task: Task, config: TrainConfig) -> tuple[list[Any], dict[str
         for e in examples:
             counts[e.split] = counts.get(e.split, 0) + 1
         summary = {"documents": counts, "malformed_triples": sum(c.malformed_triples for c in corpora)}
+    if chunk_stats:
+        summary["chunk_assignment"] = chunk_stats
     return examples, summary
 
 
@@ -300,41 +322,134 @@ class _GroupCollator:
         return {"prefix_ids": self.torch.tensor([item["prefix"]], dtype=self.torch.long), **batch}
 
 
-def _group_trainer(transformers: Any, torch: Any) -> Any:
-    """A Trainer whose loss runs a group's shared prefix once and its remainders on the cache."""
+def _answer_loss(model: Any, torch: Any, labels: Any, num_items_in_batch: Any, **inputs: Any) -> tuple[Any, Any]:
+    """Cross-entropy on the answer tokens; the output layer runs only from the first answer
+    position on (``logits_to_keep``), since prompt positions carry no loss: a large vocabulary
+    (Gemma's 262k) makes the output layer over a whole prompt a large share of the step."""
+    width = labels.shape[1]
+    labelled = (labels != -100).any(dim=0).nonzero()
+    first = int(labelled[0]) if len(labelled) else width - 1
+    keep = width - max(first - 1, 0)
+    out = model(**inputs, logits_to_keep=keep)
+    logits = out.logits[:, :-1].float()
+    target = labels[:, width - keep + 1 :]
+    loss = torch.nn.functional.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]), target.reshape(-1), ignore_index=-100, reduction="sum"
+    )
+    # Mean over the answer tokens of the whole optimiser step, as the default loss does.
+    count = num_items_in_batch if num_items_in_batch is not None else (target != -100).sum()
+    return loss / count, out
 
-    class GroupTrainer(transformers.Trainer):
+
+def _answer_trainer(transformers: Any, torch: Any) -> Any:
+    """A Trainer whose loss covers the answer tokens only; for document groups it runs a
+    group's shared prefix once and its remainders on the key/value cache."""
+
+    class AnswerTrainer(transformers.Trainer):
         def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False,
                          num_items_in_batch: Any = None) -> Any:
-            prefix, ids = inputs["prefix_ids"], inputs["input_ids"]
-            mask, labels = inputs["attention_mask"], inputs["labels"]
-            rows, width = ids.shape
-            if prefix.shape[1]:
+            ids, mask, labels = inputs["input_ids"], inputs["attention_mask"], inputs["labels"]
+            prefix = inputs.get("prefix_ids")
+            if prefix is not None and prefix.shape[1]:
+                rows, width = ids.shape
                 cache = transformers.DynamicCache()
                 model(input_ids=prefix, past_key_values=cache, use_cache=True, logits_to_keep=1)
                 cache.batch_repeat_interleave(rows)
                 full_mask = torch.cat([torch.ones((rows, prefix.shape[1]), dtype=mask.dtype, device=mask.device), mask], 1)
                 positions = prefix.shape[1] + torch.arange(width, device=ids.device).unsqueeze(0).expand(rows, -1)
-                out = model(input_ids=ids, attention_mask=full_mask, position_ids=positions,
-                            past_key_values=cache, use_cache=True)
+                loss, out = _answer_loss(model, torch, labels, num_items_in_batch, input_ids=ids,
+                                         attention_mask=full_mask, position_ids=positions,
+                                         past_key_values=cache, use_cache=True)
             else:
-                out = model(input_ids=ids, attention_mask=mask)
-            logits = out.logits[:, :-1].float()
-            target = labels[:, 1:]
-            loss = torch.nn.functional.cross_entropy(
-                logits.reshape(-1, logits.shape[-1]), target.reshape(-1), ignore_index=-100, reduction="sum"
-            )
-            # Mean over the answer tokens of the whole optimiser step, as the default loss does.
-            count = num_items_in_batch if num_items_in_batch is not None else (target != -100).sum()
-            loss = loss / count
+                loss, out = _answer_loss(model, torch, labels, num_items_in_batch, input_ids=ids, attention_mask=mask)
             return (loss, out) if return_outputs else loss
 
-    return GroupTrainer
+    return AnswerTrainer
 
 
-def train(task: Task, config: TrainConfig, *, config_text: str | None = None, log: Any = print) -> AdapterMetadata:
+RUN_FILE = "kgjudge_run.json"
+LOSS_PLOT = "dev_loss.png"
+
+
+def _last_checkpoint(folder: Path) -> Path | None:
+    steps = [(int(p.name.rsplit("-", 1)[1]), p) for p in folder.glob("checkpoint-*")
+             if p.name.rsplit("-", 1)[1].isdigit() and (p / "trainer_state.json").is_file()]
+    return max(steps)[1] if steps else None
+
+
+def _resume_point(work: Path, fingerprint: str, restart: bool, log: Any) -> tuple[Path | None, float]:
+    """The checkpoint to resume from (None: start afresh) and the training seconds spent before it.
+
+    Raises:
+        ConfigError: ``work`` holds checkpoints of another config or data (and not ``restart``).
+    """
+    run_file = work / RUN_FILE
+    if restart:
+        _remove_tree(work)
+    checkpoint = _last_checkpoint(work) if work.is_dir() else None
+    if checkpoint is not None:
+        try:
+            recorded = json.loads(run_file.read_text(encoding="utf-8")).get("fingerprint")
+        except (OSError, ValueError):
+            recorded = None
+        if recorded != fingerprint:
+            raise ConfigError(
+                f"{work} holds checkpoints of another training config or data; start again with --restart",
+                key="output",
+            )
+        seconds = 0.0
+        progress = checkpoint / "kgjudge_progress.json"
+        if progress.is_file():
+            seconds = float(json.loads(progress.read_text(encoding="utf-8")).get("seconds", 0.0))
+        log(f"[train] resuming from {checkpoint.name} ({seconds:.0f} s of training before it)")
+        return checkpoint, seconds
+    work.mkdir(parents=True, exist_ok=True)
+    run_file.write_text(json.dumps({"fingerprint": fingerprint}) + "\n", encoding="utf-8")
+    return None, 0.0
+
+
+def _progress_callback(transformers: Any, before: float) -> Any:
+    """Writes the training seconds so far into every checkpoint (a resumed run adds to them)."""
+    started = time.perf_counter()
+
+    class Progress(transformers.TrainerCallback):
+        def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            if folder.is_dir():
+                seconds = before + time.perf_counter() - started
+                (folder / "kgjudge_progress.json").write_text(json.dumps({"seconds": seconds, "step": state.global_step}))
+
+    return Progress()
+
+
+def plot_losses(history: Sequence[dict[str, Any]], path: str | Path, *, title: str) -> Path:
+    """A PNG of the training loss and the dev loss against the step."""
+    matplotlib = require("matplotlib", "judges")
+    matplotlib.use("Agg")
+    plt = require("matplotlib.pyplot", "judges")
+    fig, ax = plt.subplots(figsize=(5, 3.5), dpi=120)
+    for key, label in (("loss", "train loss"), ("eval_loss", "dev loss")):
+        points = [(h["step"], h[key]) for h in history if key in h]
+        if points:
+            ax.plot(*zip(*points), marker="o" if key == "eval_loss" else None, markersize=3, label=label)
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss (answer tokens)")
+    ax.set_title(title, fontsize=9)
+    ax.legend()
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def train(
+    task: Task, config: TrainConfig, *, config_text: str | None = None, log: Any = print, restart: bool = False
+) -> AdapterMetadata:
     """Fine-tune a LoRA adapter for ``task`` and save it to ``config.output``.
 
+    Checkpoints go to ``<output>/.trainer`` every ``training.save_steps`` steps; calling this
+    again with the same config and data resumes from the last one (``restart`` starts afresh).
     Returns the metadata written beside the adapter. The test split is never used here.
     """
     torch = require("torch", "hf")
@@ -382,6 +497,10 @@ def train(task: Task, config: TrainConfig, *, config_text: str | None = None, lo
     )
     model = peft.get_peft_model(model, lora)
     out = Path(config.output)
+    fingerprint = hashlib.sha256(
+        json.dumps([config.model_dump(mode="json"), data_hash([*train_ex, *dev_ex])]).encode()
+    ).hexdigest()[:16]
+    checkpoint, seconds_before = _resume_point(out / ".trainer", fingerprint, restart, log)
     use_cpu = not torch.cuda.is_available()
     args = transformers.TrainingArguments(
         output_dir=str(out / ".trainer"),
@@ -396,7 +515,9 @@ def train(task: Task, config: TrainConfig, *, config_text: str | None = None, lo
         logging_steps=opt.logging_steps,
         eval_strategy="steps" if (opt.eval_steps and encoded["dev"]) else "no",
         eval_steps=opt.eval_steps,
-        save_strategy="no",
+        save_strategy="steps",
+        save_steps=opt.save_steps,
+        save_total_limit=1,
         report_to=[],
         seed=opt.seed,
         data_seed=opt.seed,
@@ -406,20 +527,18 @@ def train(task: Task, config: TrainConfig, *, config_text: str | None = None, lo
         remove_unused_columns=False,
         disable_tqdm=True,
     )
-    if opt.group_by_document:
-        trainer_cls, collator = _group_trainer(transformers, torch), _GroupCollator(tokenizer.pad_token_id, torch)
-    else:
-        trainer_cls, collator = transformers.Trainer, _Collator(tokenizer.pad_token_id, torch)
-    trainer = trainer_cls(
+    collator: Any = (_GroupCollator if opt.group_by_document else _Collator)(tokenizer.pad_token_id, torch)
+    trainer = _answer_trainer(transformers, torch)(
         model=model,
         args=args,
         train_dataset=encoded["train"],
         eval_dataset=encoded["dev"] or None,
         data_collator=collator,
+        callbacks=[_progress_callback(transformers, seconds_before)],
     )
     started = time.perf_counter()
-    result = trainer.train()
-    seconds = time.perf_counter() - started
+    result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    seconds = seconds_before + time.perf_counter() - started
     metrics: dict[str, Any] = {"train_loss": float(result.training_loss)}
     if encoded["dev"]:
         metrics["dev_loss"] = float(trainer.evaluate()["eval_loss"])
@@ -455,6 +574,8 @@ def train(task: Task, config: TrainConfig, *, config_text: str | None = None, lo
     del trainer, model
     metadata = metadata.model_copy(update={"metrics": {**metrics, **_dev_metrics(task, config, out, dev_ex, log)}})
     write_metadata(out, metadata)
+    if any("eval_loss" in h for h in history):
+        plot_losses(history, out / LOSS_PLOT, title=f"{out.name}: {config.model}, {len(train_ex)} train examples")
     (out / CONFIG_FILE).write_text(config_text or yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
     _remove_tree(out / ".trainer")
     log(f"[train {task}] {metadata.training['steps']} steps in {seconds:.0f} s; metrics {json.dumps(metadata.metrics)}")
