@@ -49,6 +49,7 @@ from kgjudge.judges._filter_judges import (
 from kgjudge.judges._graphjudger import GraphJudger, GraphJudgerConfig
 from kgjudge.judges._kasft import (
     CORRUPTION_KINDS,
+    HARD_NEGATIVE_KINDS,
     ExtractorExample,
     GoldCorpus,
     GoldDocument,
@@ -60,6 +61,8 @@ from kgjudge.judges._kasft import (
     data_hash,
     dev_documents,
     dev_part,
+    extracted_by_chunk,
+    hard_negatives,
     load_gold_jsonl,
     load_text_graph_pair,
     split_of,
@@ -168,6 +171,9 @@ __all__ = sorted(
         "build_judge",
         "build_judge_examples",
         "chunk_documents",
+        "HARD_NEGATIVE_KINDS",
+        "extracted_by_chunk",
+        "hard_negatives",
         "triple_scores",
         "dev_documents",
         "dev_part",

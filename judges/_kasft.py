@@ -16,7 +16,7 @@ import json
 import random
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -28,7 +28,10 @@ from kgjudge._jsonl import iter_jsonl
 from kgjudge._records import Record, stable_id
 
 Split = Literal["train", "dev", "test"]
-Kind = Literal["positive", "tail_swap", "head_swap", "relation_swap", "near_duplicate"]
+Kind = Literal[
+    "positive", "tail_swap", "head_swap", "relation_swap", "near_duplicate",
+    "extracted_self_loop", "extracted_absent", "extracted_wrong_relation",
+]
 CORRUPTION_KINDS: tuple[str, ...] = ("tail_swap", "head_swap", "relation_swap", "near_duplicate")
 """How negatives are made from a gold triple:
 
@@ -493,6 +496,80 @@ def chunk_documents(documents: Sequence[GoldDocument], chunking: Any = None) -> 
             out.append(GoldDocument(id=chunk.id, text=chunk.text, triples=triples, source=doc.source,
                                     line=doc.line, document_id=doc.id))
     return out, ChunkAssignment(**counts)
+
+
+HARD_NEGATIVE_KINDS: tuple[str, ...] = ("extracted_self_loop", "extracted_absent", "extracted_wrong_relation")
+"""Negatives taken from an extractor's own replies on a chunk (none of them a gold triple of the
+document, compared ignoring case and whitespace):
+
+- ``extracted_self_loop``: head and tail are the same (``Erul Heights | mountain range | Erul Heights``);
+- ``extracted_absent``: the head or the tail is not written in the chunk (:func:`mentions`);
+- ``extracted_wrong_relation``: head and tail are a gold pair of the document, the relation is
+  none of the pair's gold relations.
+
+Other wrong-looking replies are left out: the gold graphs are incomplete, so a triple that is
+merely not gold may still be true.
+"""
+
+
+def hard_negatives(
+    chunks: Sequence[GoldDocument],
+    extracted: Mapping[str, Sequence[tuple[str, str, str]]],
+    gold: Mapping[str, Sequence[tuple[str, str, str]]],
+    *,
+    seed: int = 0,
+    dev_fraction: float = 0.1,
+    test_fraction: float = 0.2,
+) -> tuple[list[JudgeExample], dict[str, int]]:
+    """Judge negatives (:data:`HARD_NEGATIVE_KINDS`) from an extractor's triples per chunk id
+    (``extracted``), with ``chunks`` the chunk-level gold documents (:func:`chunk_documents`) and
+    ``gold`` the whole gold graph per document id; the counts per kind (and ``unjudged``: replies
+    that are neither gold nor of a kind)."""
+    counts: Counter[str] = Counter()
+    out: list[JudgeExample] = []
+    for chunk in chunks:
+        replies = extracted.get(chunk.id)
+        if not replies:
+            continue
+        document_gold = gold.get(chunk.split_key, ())
+        gold_keys = {_key(t) for t in document_gold}
+        relations: dict[tuple[str, ...], set[str]] = defaultdict(set)
+        for h, r, t in document_gold:
+            relations[_key((h, t))].add(_key([r])[0])
+        split = split_of(chunk.split_key, seed=seed, dev_fraction=dev_fraction, test_fraction=test_fraction)
+        seen: set[tuple[str, ...]] = set()
+        for triple in replies:
+            key = _key(triple)
+            if key in gold_keys or key in seen:
+                continue
+            seen.add(key)
+            h, r, t = triple
+            if _key([h]) == _key([t]):
+                kind = "extracted_self_loop"
+            elif not (mentions(h, chunk.text) and mentions(t, chunk.text)):
+                kind = "extracted_absent"
+            elif _key((h, t)) in relations and _key([r])[0] not in relations[_key((h, t))]:
+                kind = "extracted_wrong_relation"
+            else:
+                counts["unjudged"] += 1
+                continue
+            counts[kind] += 1
+            out.append(_example(chunk, (h, r, t), False, kind, split, None))
+    return out, dict(sorted(counts.items()))
+
+
+def extracted_by_chunk(folder: str | Path) -> dict[str, list[tuple[str, str, str]]]:
+    """Every triple a ``kgjudge build`` output folder extracted, per chunk id (from
+    ``judgements.jsonl`` when the build judged, else ``triples.jsonl``)."""
+    folder = Path(folder)
+    judged = folder / "judgements.jsonl"
+    rows = [j["triple"] for j in iter_jsonl(judged)] if judged.is_file() and judged.stat().st_size else list(
+        iter_jsonl(folder / "triples.jsonl"))
+    out: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
+    for t in rows:
+        if t.get("chunk_id"):
+            out[t["chunk_id"]].append((t["head"], t["relation"], t["tail"]))
+    return dict(out)
 
 
 def data_hash(examples: Iterable[Record]) -> str:

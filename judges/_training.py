@@ -38,6 +38,8 @@ from kgjudge.judges._kasft import (
     build_judge_examples,
     chunk_documents,
     data_hash,
+    extracted_by_chunk,
+    hard_negatives,
     load_gold_jsonl,
     load_text_graph_pair,
 )
@@ -91,6 +93,11 @@ class DataConfig(Section):
     with_entities: bool = Field(default=False, description="extractor: give the entity list in the prompt")
     max_train_examples: int | None = Field(default=None, ge=1, description="seeded sample of the train split")
     max_dev_examples: int = Field(default=200, ge=1, description="seeded sample of the dev split")
+    hard_negatives: list[str] = Field(
+        default_factory=list,
+        description="judge: `kgjudge build` output folders over these sources' documents (ids as in "
+        "the sources, chunking as data.chunking): the extractor's own wrong triples become negatives",
+    )
     chunking: ChunkingConfig | None = Field(
         default=None,
         description="train on the chunks `kgjudge build` makes with these settings (the pipeline's "
@@ -115,6 +122,11 @@ class OptimConfig(Section):
     grad_accum: int = Field(default=1, ge=1)
     learning_rate: float = Field(default=3e-4, gt=0)
     warmup_steps: int = Field(default=10, ge=0)
+    lr_scheduler: Literal["linear", "constant_with_warmup"] = Field(
+        default="linear",
+        description="linear: decays to 0 at max_steps; constant_with_warmup: a run can later be "
+        "continued past max_steps from its last checkpoint (max_steps is then not part of the run's identity)",
+    )
     max_length: int = Field(default=512, ge=8, description="longer examples are skipped (and counted)")
     bf16: bool = Field(default=False, description="bfloat16 autocast (CPUs with AVX512-BF16, GPUs)")
     seed: int = 0
@@ -155,6 +167,11 @@ class TrainConfig(Section):
     output: str
     prompt: str | None = Field(default=None, description="template version (default per task)")
     max_document_chars: int | None = Field(default=1200, ge=1)
+    init_adapter: str | None = Field(
+        default=None,
+        description="start from this adapter's weights (a folder or packaged:<name>; its LoRA settings "
+        "replace `lora:`); none: a fresh LoRA",
+    )
     data: DataConfig
     lora: LoraSettings = Field(default_factory=LoraSettings)
     training: OptimConfig = Field(default_factory=OptimConfig)
@@ -217,6 +234,9 @@ def build_examples(task: Task, config: TrainConfig) -> tuple[list[Any], dict[str
     data = config.data
     corpora = [src.load() for src in data.sources]
     chunk_stats = []
+    gold = {d.id: d.triples for corpus in corpora for d in corpus.documents}
+    if data.hard_negatives and (task != "judge" or data.chunking is None):
+        raise ConfigError("hard_negatives need task judge and data.chunking (they name chunks)", key="data.hard_negatives")
     if data.chunking is not None:
         chunked = []
         for corpus in corpora:
@@ -235,6 +255,17 @@ def build_examples(task: Task, config: TrainConfig) -> tuple[list[Any], dict[str
             examples += ex
             stats.append(st)
         summary = {"sources": [s.model_dump() for s in stats]}
+        if data.hard_negatives:
+            extracted: dict[str, list[tuple[str, str, str]]] = {}
+            for folder in data.hard_negatives:
+                for chunk_id, triples in extracted_by_chunk(folder).items():
+                    extracted.setdefault(chunk_id, []).extend(triples)
+            hard, counts = hard_negatives(
+                [d for c in corpora for d in c.documents], extracted, gold,
+                seed=data.seed, dev_fraction=data.dev_fraction, test_fraction=data.test_fraction,
+            )
+            examples += hard
+            summary["hard_negatives"] = counts
     else:
         examples = []
         for corpus in corpora:
@@ -371,6 +402,19 @@ RUN_FILE = "kgjudge_run.json"
 LOSS_PLOT = "dev_loss.png"
 
 
+def _run_fingerprint(config: TrainConfig, data: str) -> str:
+    """What a checkpoint must agree with to be resumed: the config and data, less the settings
+    that do not change the training trajectory (logging, evaluation and checkpoint intervals,
+    the dev metrics after training, and max_steps under a constant learning rate)."""
+    dump = config.model_dump(mode="json")
+    ignored = {"logging_steps", "eval_steps", "save_steps", "dev_judge_examples", "dev_extract_examples"}
+    if config.training.lr_scheduler == "constant_with_warmup":
+        ignored.add("max_steps")
+    dump["training"] = {k: v for k, v in dump["training"].items() if k not in ignored}
+    dump.pop("output", None)
+    return hashlib.sha256(json.dumps([dump, data]).encode()).hexdigest()[:16]
+
+
 def _last_checkpoint(folder: Path) -> Path | None:
     steps = [(int(p.name.rsplit("-", 1)[1]), p) for p in folder.glob("checkpoint-*")
              if p.name.rsplit("-", 1)[1].isdigit() and (p / "trainer_state.json").is_file()]
@@ -491,15 +535,19 @@ def train(
         f"{len(train_ex)} / {len(dev_ex)} examples ({too_long} longer than {opt.max_length} tokens skipped)")
 
     model = transformers.AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
-    lora = peft.LoraConfig(
-        task_type="CAUSAL_LM", r=config.lora.r, lora_alpha=config.lora.alpha,
-        lora_dropout=config.lora.dropout, target_modules=list(config.lora.target_modules),
-    )
-    model = peft.get_peft_model(model, lora)
+    if config.init_adapter:
+        from kgjudge.llm import resolve_adapter
+
+        model = peft.PeftModel.from_pretrained(model, resolve_adapter(config.init_adapter), is_trainable=True)
+        log(f"[train {task}] starting from the weights of {config.init_adapter}")
+    else:
+        lora = peft.LoraConfig(
+            task_type="CAUSAL_LM", r=config.lora.r, lora_alpha=config.lora.alpha,
+            lora_dropout=config.lora.dropout, target_modules=list(config.lora.target_modules),
+        )
+        model = peft.get_peft_model(model, lora)
     out = Path(config.output)
-    fingerprint = hashlib.sha256(
-        json.dumps([config.model_dump(mode="json"), data_hash([*train_ex, *dev_ex])]).encode()
-    ).hexdigest()[:16]
+    fingerprint = _run_fingerprint(config, data_hash([*train_ex, *dev_ex]))
     checkpoint, seconds_before = _resume_point(out / ".trainer", fingerprint, restart, log)
     use_cpu = not torch.cuda.is_available()
     args = transformers.TrainingArguments(
@@ -511,7 +559,7 @@ def train(
         prediction_loss_only=True,
         learning_rate=opt.learning_rate,
         warmup_steps=opt.warmup_steps,
-        lr_scheduler_type="linear",
+        lr_scheduler_type=opt.lr_scheduler,
         logging_steps=opt.logging_steps,
         eval_strategy="steps" if (opt.eval_steps and encoded["dev"]) else "no",
         eval_steps=opt.eval_steps,
@@ -556,7 +604,7 @@ def train(
         max_document_chars=config.max_document_chars,
         data_hash=data_hash([*train_ex, *dev_ex]),
         data=summary,
-        lora=config.lora.model_dump(),
+        lora=_lora_settings(model, config),
         training={
             "steps": int(trainer.state.global_step),
             "seconds": round(seconds, 1),
@@ -580,6 +628,15 @@ def train(
     _remove_tree(out / ".trainer")
     log(f"[train {task}] {metadata.training['steps']} steps in {seconds:.0f} s; metrics {json.dumps(metadata.metrics)}")
     return metadata
+
+
+def _lora_settings(model: Any, config: TrainConfig) -> dict[str, Any]:
+    """The LoRA settings the adapter really has (an init adapter's replace the config's)."""
+    if not config.init_adapter:
+        return config.lora.model_dump()
+    pc = model.peft_config["default"]
+    return {"r": pc.r, "alpha": pc.lora_alpha, "dropout": pc.lora_dropout,
+            "target_modules": sorted(pc.target_modules), "init_adapter": config.init_adapter}
 
 
 def _finish_adapter_files(folder: Path, dtype: str) -> None:

@@ -134,3 +134,27 @@ def test_chunks_get_the_gold_triples_they_state() -> None:
     gamma = [c.id for c in chunks if "Gamma River" in c.text]
     assert where[doc.triples[1]] == gamma and where[doc.triples[2]] == gamma[:1]
     assert (stats.both_elements_found, stats.one_element_found, stats.none_found) == (2, 1, 1)
+
+
+def test_hard_negatives_come_from_the_extractors_own_mistakes() -> None:
+    from kgjudge.judges import hard_negatives
+
+    gold = {"d": [("Erul Heights", "mountain range", "Zagros"), ("Erul Heights", "country", "Iran")]}
+    chunk = GoldDocument(id="d#0", document_id="d", text="Erul Heights is a peak of the Zagros in Iran.",
+                         triples=gold["d"])
+    replies = {"d#0": [
+        ("Erul Heights", "mountain range", "Zagros"),       # gold: not a negative
+        ("erul heights", "Mountain Range", "ZAGROS"),        # gold again, other case
+        ("Erul Heights", "mountain range", "Erul Heights"),  # self-loop
+        ("Erul Heights", "located in", "Turkey"),            # Turkey is not in the text
+        ("Erul Heights", "located in", "Iran"),              # a gold pair, another relation
+        ("Zagros", "country", "Iran"),                       # not gold, maybe true: left out
+    ]}
+    examples, counts = hard_negatives([chunk], replies, gold)
+    assert [(e.kind, e.head, e.relation, e.tail) for e in examples] == [
+        ("extracted_self_loop", "Erul Heights", "mountain range", "Erul Heights"),
+        ("extracted_absent", "Erul Heights", "located in", "Turkey"),
+        ("extracted_wrong_relation", "Erul Heights", "located in", "Iran"),
+    ]
+    assert all(not e.label and e.document == chunk.text and e.document_id == "d#0" for e in examples)
+    assert counts == {"extracted_absent": 1, "extracted_self_loop": 1, "extracted_wrong_relation": 1, "unjudged": 1}

@@ -218,3 +218,25 @@ def test_an_interrupted_training_resumes_from_its_last_checkpoint(
     with pytest.raises(_training.ConfigError, match="another training config"):
         _training.train("judge", other, log=lambda m: None)
     del transformers
+
+
+def test_training_can_start_from_an_existing_adapter(tmp_path: Path, tiny_llama_dir: Path) -> None:
+    from safetensors.torch import load_file
+
+    from kgjudge.judges import _training
+
+    first = write_config(tmp_path, tiny_llama_dir, "judge", "first", steps=2)
+    _training.train("judge", _training.load_train_config(first), log=lambda m: None)
+    raw = yaml.safe_load(first.read_text())
+    raw.update(output=str(tmp_path / "second"), init_adapter=str(tmp_path / "first"))
+    raw["lora"] = {"r": 2, "target_modules": ["k_proj"]}  # replaced by the init adapter's settings
+    raw["training"].update(max_steps=1, learning_rate=1e-12, warmup_steps=0)
+    second = tmp_path / "second.yaml"
+    second.write_text(yaml.safe_dump(raw))
+    logs: list[str] = []
+    meta = _training.train("judge", _training.load_train_config(second), log=logs.append)
+    assert any("starting from the weights of" in m for m in logs)
+    assert meta.lora["r"] == 4 and meta.lora["target_modules"] == ["q_proj", "v_proj"]
+    a = load_file(str(tmp_path / "first" / "adapter_model.safetensors"))
+    b = load_file(str(tmp_path / "second" / "adapter_model.safetensors"))
+    assert a.keys() == b.keys() and all(torch.allclose(a[k].float(), b[k].float(), atol=1e-6) for k in a)
