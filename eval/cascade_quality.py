@@ -3,7 +3,7 @@
 Each query is the GraphJudger question (document + triple, "Answer Yes or No."), its gold answer
 Yes for a gold triple and No for a corrupted one. The weak backend is the untuned packaged
 SmolLM2, the strong one the same model with the packaged judge adapter; Meta Ranking (untuned
-SmolLM2, N references from train-split documents with right and wrong answers) decides which
+SmolLM2, N references from training documents (outside the dev split) with right and wrong answers) decides which
 weak answers are re-asked. Prints tokens per role and the accuracy of weak-only, strong-only
 and the cascade.
 
@@ -17,7 +17,7 @@ import json
 import random
 from pathlib import Path
 
-from _data import REBEL_SUB, balanced
+from _data import DEV_SPLIT_FRACTIONS, REBEL_SUB, balanced
 
 from kgjudge.judges import (
     Cascade,
@@ -53,7 +53,7 @@ def main() -> None:
     args = parser.parse_args()
 
     corpus = load_text_graph_pair(args.data / "val.target", args.data / "val.source", name="rebel_sub/val")
-    examples, _ = build_judge_examples(corpus, seed=0, dev_fraction=0.1, test_fraction=0.2)
+    examples, _ = build_judge_examples(corpus, **DEV_SPLIT_FRACTIONS)
     test = balanced([e for e in examples if e.split == "test"], args.queries, 3)
     queries = [CascadeQuery(id=e.id, query=question(e, args.max_document_chars), answers=["Yes" if e.label else "No"])
                for e in test]

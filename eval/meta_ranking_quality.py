@@ -1,8 +1,8 @@
 """Meta Ranking error detection on triples of held-out documents, with N = 1, 3, 5 references.
 
-Targets: test-split KASFT judge examples of REBEL-Sub val (gold triples and corrupted ones) as
+Targets: KASFT judge examples of REBEL-Sub val documents in the dev split's eval part (gold triples and corrupted ones) as
 Meta Ranking pairs (query: "is this triple supported by this document?", response: the triple).
-References: labelled pairs of train-split documents (other queries by construction). An error is
+References: labelled pairs of training documents (outside the dev split) (other queries by construction). An error is
 a corrupted triple; it is detected when the Meta Ranking score falls below the threshold.
 Selections for N = 1 and 3 are the first references of the N = 5 selection, and the response
 cache serves their comparisons, so the three settings cost one run.
@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _data import REBEL_SUB, balanced
+from _data import DEV_SPLIT_FRACTIONS, REBEL_SUB, balanced
 
 from kgjudge.judges import (
     MetaRanker,
@@ -52,7 +52,7 @@ def main() -> None:
     args = parser.parse_args()
 
     corpus = load_text_graph_pair(args.data / "val.target", args.data / "val.source", name="rebel_sub/val")
-    examples, _ = build_judge_examples(corpus, seed=0, dev_fraction=0.1, test_fraction=0.2)
+    examples, _ = build_judge_examples(corpus, **DEV_SPLIT_FRACTIONS)
     targets = [pair(e, args.max_document_chars) for e in balanced([e for e in examples if e.split == "test"], args.targets, 1)]
     refs = [pair(e, args.max_document_chars) for e in balanced([e for e in examples if e.split == "train"], args.references, 2)]
 
