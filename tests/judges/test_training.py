@@ -240,3 +240,19 @@ def test_training_can_start_from_an_existing_adapter(tmp_path: Path, tiny_llama_
     a = load_file(str(tmp_path / "first" / "adapter_model.safetensors"))
     b = load_file(str(tmp_path / "second" / "adapter_model.safetensors"))
     assert a.keys() == b.keys() and all(torch.allclose(a[k].float(), b[k].float(), atol=1e-6) for k in a)
+
+
+def test_what_a_checkpoint_must_agree_with_to_be_resumed(tmp_path: Path, tiny_llama_dir: Path) -> None:
+    from kgjudge.judges._training import _run_fingerprint, load_train_config
+
+    config = load_train_config(write_config(tmp_path, tiny_llama_dir, "judge", "fp"))
+
+    def changed(**training: object) -> str:
+        return _run_fingerprint(config.model_copy(update={"training": config.training.model_copy(update=training)}), "d")
+
+    base = _run_fingerprint(config, "d")
+    assert changed(eval_steps=5, save_steps=7, logging_steps=3) == base  # intervals do not change the run
+    assert changed(max_steps=99) != base and changed(learning_rate=0.5) != base and _run_fingerprint(config, "e") != base
+    constant = config.model_copy(update={"training": config.training.model_copy(update={"lr_scheduler": "constant_with_warmup"})})
+    longer = constant.model_copy(update={"training": constant.training.model_copy(update={"max_steps": 99})})
+    assert _run_fingerprint(constant, "d") == _run_fingerprint(longer, "d")  # a constant-rate run can be continued
