@@ -59,6 +59,11 @@ def variant_config(base: Any, model: str, adapters: dict[str, str], *, judge: bo
     return parse_config(data)
 
 
+def finished(out: Path) -> bool:
+    manifest = out / "manifest.json"
+    return manifest.is_file() and json.loads(manifest.read_text(encoding="utf-8")).get("finished") is True
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--variant", action="append", required=True, help="name=adapter[@model]; repeat")
@@ -69,6 +74,8 @@ def main() -> None:
     parser.add_argument("--no-judge", action="store_true")
     parser.add_argument("--denoise", choices=["on", "off"], help="override pipeline.denoise.enabled")
     parser.add_argument("--keep", type=Path, help="keep the build folders here")
+    parser.add_argument("--reuse", action="store_true",
+                        help="score a finished build folder under --keep instead of building it again")
     parser.add_argument("--out", type=Path, default=Path("eval/results/extractor_quality.json"))
     args = parser.parse_args()
 
@@ -95,14 +102,17 @@ def main() -> None:
             adapters["judge"] = judge_adapter
         config = variant_config(base, model, adapters, judge=not args.no_judge,
                                 denoise=None if args.denoise is None else args.denoise == "on")
-        started = time.perf_counter()
-        backend = HFBackend(HFConfig(model=model, adapters=adapters, threads=1,
-                                     batch_size=base.backends["default"].batch_size))
-        load_seconds = time.perf_counter() - started
         out = work / name
-        run_build(config, docs, out, backends={"default": backend})
+        load_seconds = None
+        if not (args.reuse and finished(out)):
+            started = time.perf_counter()
+            backend = HFBackend(HFConfig(model=model, adapters=adapters, threads=1,
+                                         batch_size=base.backends["default"].batch_size))
+            load_seconds = round(time.perf_counter() - started, 1)
+            run_build(config, docs, out, backends={"default": backend})
+            del backend
         scores = score_build(out, docs)
-        scores.update(adapter=adapter, model=model, load_seconds=round(load_seconds, 1))
+        scores.update(adapter=adapter, model=model, load_seconds=load_seconds)
         result["variants"][name] = scores
         before, after = scores["before_judge"], scores["after_judge"]
         line = (f"{name}: before judge P {before['exact']['precision']:.3f} R {before['exact']['recall']:.3f} "
@@ -112,7 +122,6 @@ def main() -> None:
                      f"F1 {after['exact']['f1']:.3f}")
         print(line + f"; unusable {scores['unusable_replies']}; {scores.get('seconds_per_document')} s/doc; "
               f"{scores.get('extract_output_tokens_per_s')} output tokens/s", flush=True)
-        del backend
     result["machine"]["load_end"] = os.getloadavg()[0]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))

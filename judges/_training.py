@@ -563,6 +563,7 @@ def train(
         logging_steps=opt.logging_steps,
         eval_strategy="steps" if (opt.eval_steps and encoded["dev"]) else "no",
         eval_steps=opt.eval_steps,
+        eval_on_start=bool(opt.eval_steps and encoded["dev"]) and checkpoint is None,  # the plot starts at the first dev loss
         save_strategy="steps",
         save_steps=opt.save_steps,
         save_total_limit=1,
@@ -585,9 +586,23 @@ def train(
         callbacks=[_progress_callback(transformers, seconds_before)],
     )
     started = time.perf_counter()
-    result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    state_file = checkpoint / "trainer_state.json" if checkpoint else None
+    if state_file is not None and json.loads(state_file.read_text())["global_step"] >= opt.max_steps:
+        # A checkpoint at (or past) max_steps is the finished run: the Trainer would take one
+        # more step on resuming it, so its weights and history are taken as they are.
+        st = require("safetensors.torch", "hf")
+        peft.set_peft_model_state_dict(model, st.load_file(str(checkpoint / "adapter_model.safetensors")))
+        trainer.state = transformers.TrainerState.load_from_json(str(state_file))
+        metrics: dict[str, Any] = {}
+    else:
+        result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+        metrics = {"train_loss": float(result.training_loss)}
     seconds = seconds_before + time.perf_counter() - started
-    metrics: dict[str, Any] = {"train_loss": float(result.training_loss)}
+    if checkpoint is not None:
+        # The Trainer averages over the steps of this process only; a resumed run reports the
+        # mean of the losses logged over the whole run.
+        logged = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+        metrics["train_loss"] = sum(logged) / len(logged) if logged else float("nan")
     if encoded["dev"]:
         metrics["dev_loss"] = float(trainer.evaluate()["eval_loss"])
     history = [h for h in trainer.state.log_history if "loss" in h or "eval_loss" in h]

@@ -210,6 +210,21 @@ def test_an_interrupted_training_resumes_from_its_last_checkpoint(
     assert a.keys() == b.keys() and all(torch.allclose(a[k].float(), b[k].float(), atol=1e-5) for k in a)
     assert (tmp_path / "cut" / "dev_loss.png").is_file() or not any("eval_loss" in h for h in resumed.training["history"])
 
+    # a constant-rate run stopped at step 3 ends at its step-2 checkpoint when max_steps becomes 2:
+    # the checkpoint's weights, no further step
+    constant = cut.model_copy(update={"training": cut.training.model_copy(update={"lr_scheduler": "constant_with_warmup"})})
+    monkeypatch.setattr(_training, "_progress_callback", stopping)
+    with pytest.raises(Stop):
+        _training.train("judge", constant, log=lambda m: None, restart=True)
+    monkeypatch.setattr(_training, "_progress_callback", real)
+    checkpoint = load_file(str(tmp_path / "cut" / ".trainer" / "checkpoint-2" / "adapter_model.safetensors"))
+    short = constant.model_copy(update={"training": constant.training.model_copy(update={"max_steps": 2})})
+    ended = _training.train("judge", short, log=lambda m: None)
+    final = load_file(str(tmp_path / "cut" / "adapter_model.safetensors"))
+    assert ended.training["steps"] == 2 and all(torch.allclose(final[k].float(), checkpoint[k].float(), atol=1e-3) for k in final)
+    assert "train_loss" in ended.metrics
+
+    monkeypatch.setattr(_training, "_progress_callback", stopping)
     # another config over the same folder is refused, not silently mixed in
     monkeypatch.setattr(_training, "_progress_callback", stopping)
     with pytest.raises(Stop):
