@@ -74,7 +74,7 @@ def main() -> None:
     parser.add_argument("--builds", type=Path, nargs="*", default=[], help="build folders over dev documents")
     parser.add_argument("--config", type=Path, default=Path("configs/pipelines/default.yaml"),
                         help="its chunking settings cut the documents")
-    parser.add_argument("--examples", type=int, default=300, help="eval-part examples")
+    parser.add_argument("--examples", type=int, default=300, help="eval-part examples (plus every hard negative)")
     parser.add_argument("--tune-examples", type=int, default=150, help="tune-part examples (thresholds)")
     parser.add_argument("--threshold", type=float, help="also report the builds at this threshold")
     parser.add_argument("--document-chars", type=int, default=600, help="max_document_chars of document contexts")
@@ -95,9 +95,9 @@ def main() -> None:
         for chunk_id, triples in extracted_by_chunk(folder).items():
             extracted.setdefault(chunk_id, []).extend(triples)
     hard, hard_counts = hard_negatives(chunks, extracted, gold, **DEV_SPLIT_FRACTIONS)
-    examples += hard
-    evaluation = sample([e for e in examples if e.split == "test"], args.examples, 1)
-    tune = sample([e for e in examples if e.split == "dev"], args.tune_examples, 2)
+    # Every hard negative is kept (there are few); the gold positives and corruptions are sampled.
+    evaluation = sample([e for e in examples if e.split == "test"], args.examples, 1) + [e for e in hard if e.split == "test"]
+    tune = sample([e for e in examples if e.split == "dev"], args.tune_examples, 2) + [e for e in hard if e.split == "dev"]
     kinds = sorted({e.kind for e in evaluation})
     result: dict[str, Any] = {
         "benchmark": "judge_quality", "data": "dev split: eval part (report), tune part (thresholds)",
