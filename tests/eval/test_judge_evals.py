@@ -108,3 +108,16 @@ def test_meta_ranking_and_cascade_scripts(tiny_llama_dir: Path, tiny_adapter: Pa
          "--data", str(tiny_data), "--queries", "4", "--reference-pool", "6", "--out", str(out)])
     report = json.loads(out.read_text())
     assert report["queries"] == 4 and set(report["report"]["tokens"]) == {"weak", "judge", "strong"}
+
+
+def test_training_builds_cover_training_documents_only(tiny_llama_dir: Path, tiny_adapter: Path, dev_data: Path,
+                                                       tmp_path: Path) -> None:
+    pytest.importorskip("spacy")
+    from kgjudge.judges import dev_part
+
+    out = tmp_path / "negatives"
+    stdout = run_env([sys.executable, "eval/training_builds.py", "--adapter", str(tiny_adapter), "--model",
+                      str(tiny_llama_dir), "--documents", "3", "--out", str(out)], KGJUDGE_DEV_DATA=str(dev_data))
+    ids = [json.loads(line)["id"] for line in (out / "documents.jsonl").read_text().splitlines()]
+    assert "3 training documents" in stdout and len(ids) == 3
+    assert all(i.startswith("rebel_sub/val:") and dev_part(i) is None for i in ids)
