@@ -15,7 +15,7 @@ import random
 from pathlib import Path
 from typing import Any
 
-from kgjudge.judges import GoldDocument, dev_documents, load_text_graph_pair
+from kgjudge.judges import GoldCorpus, GoldDocument, JudgeExample, build_judge_examples, dev_documents, load_text_graph_pair
 
 DATA = Path(os.environ.get("KGJUDGE_DEV_DATA") or Path(__file__).resolve().parents[1].parent / "shared" / "data")
 REBEL_SUB = DATA / "rebel_sub"
@@ -65,3 +65,15 @@ def balanced(items: list[Any], n: int, seed: int) -> list[Any]:
     picked = rng.sample(pos, min(len(pos), n // 2)) + rng.sample(neg, min(len(neg), n - n // 2))
     rng.shuffle(picked)
     return picked
+
+
+def val_corpus(data: Path = REBEL_SUB) -> GoldCorpus:
+    """REBEL-Sub's validation documents and gold graphs (``val.target`` / ``val.source`` in ``data``)."""
+    return load_text_graph_pair(data / "val.target", data / "val.source", name="rebel_sub/val")
+
+
+def val_judge_examples(data: Path = REBEL_SUB) -> list[JudgeExample]:
+    """KASFT judge examples of REBEL-Sub's validation set, split by the fixed dev split: ``test`` is
+    its eval part, ``dev`` its tune part, ``train`` the rest."""
+    examples, _ = build_judge_examples(val_corpus(data), **DEV_SPLIT_FRACTIONS)
+    return examples

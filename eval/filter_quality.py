@@ -27,11 +27,11 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from _data import REBEL_SUB
+from _data import REBEL_SUB, val_corpus
 
 from kgjudge import Span, Triple
 from kgjudge.graph import build_store
-from kgjudge.judges import Filter, binary_metrics, dev_part, load_text_graph_pair, parse_filter_config
+from kgjudge.judges import Filter, binary_metrics, dev_part, parse_filter_config
 
 def labelled_examples(docs: list[Any], rng: random.Random, *, alternate: bool) -> list[dict[str, Any]]:
     """One QA example per document: correct or with a swapped tail (alternating, or both labels
@@ -83,7 +83,7 @@ def main() -> None:
     args = parser.parse_args()
     keep_rates = [float(x) for x in args.keep_rates.split(",")]
 
-    corpus = load_text_graph_pair(args.data / "val.target", args.data / "val.source", name="rebel_sub/val")
+    corpus = val_corpus(args.data)
     usable = [d for d in corpus.documents if d.triples]
     rng = random.Random(args.seed)
     test_docs = rng.sample([d for d in usable if dev_part(d.id) == "eval"], args.documents)

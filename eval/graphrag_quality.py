@@ -32,12 +32,12 @@ from collections import Counter
 from pathlib import Path
 
 from _bench_common import write_result
-from _data import REBEL_SUB
+from _data import REBEL_SUB, val_corpus
 
 from kgjudge import Triple
 from kgjudge._rag_config import RAGConfig
 from kgjudge.graph import Answer, GraphRAG, build_store, select_candidates
-from kgjudge.judges import dev_documents, load_text_graph_pair
+from kgjudge.judges import dev_documents
 from kgjudge.llm import build_llm
 
 KS = (1, 3, 5, 10)
@@ -51,8 +51,7 @@ def normalise(text: str) -> str:
 
 
 def held_out(data: Path, documents: int, seed: int) -> list:
-    corpus = load_text_graph_pair(data / "val.target", data / "val.source", name="rebel_sub/val")
-    test = [d for d in dev_documents(corpus.documents, "eval") if d.triples]
+    test = [d for d in dev_documents(val_corpus(data).documents, "eval") if d.triples]
     return random.Random(seed).sample(test, min(documents, len(test)))
 
 

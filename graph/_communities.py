@@ -64,7 +64,11 @@ def triple_line(st: StoredTriple) -> str:
 
 
 def confidence(st: StoredTriple, unjudged: float) -> float:
-    """The mean judge score of a stored triple; 1.0 for unjudged curated or gold triples."""
+    """The mean judge score of a stored triple; 1.0 for unjudged curated or gold triples; a
+    person's decision (a curation judgement) overrules the judges: 1.0 accepted, 0.0 rejected."""
+    decided = st.curation()
+    if decided is not None:
+        return decided.score
     if st.judgements:
         return sum(j.score for j in st.judgements) / len(st.judgements)
     return 1.0 if st.triple.origin in ("curated", "gold") else unjudged

@@ -12,6 +12,7 @@ from kgjudge._config import (
     ResolutionConfig,
     Section,
     Slot,
+    config_to_dict,
     default_config,
     dump_config,
     load_config,
@@ -30,8 +31,10 @@ from kgjudge._errors import (
 )
 from kgjudge._jsonl import iter_jsonl, read_jsonl, write_jsonl
 from kgjudge._records import (
+    CURATION_JUDGE,
     ChatMessage,
     Chunk,
+    CurationDecision,
     Document,
     Entity,
     FilterDecision,
@@ -50,10 +53,12 @@ __version__ = "0.1.0"
 __all__ = sorted(
     [
         "BackendError",
+        "CURATION_JUDGE",
         "CacheConfig",
         "ChatMessage",
         "Chunk",
         "ConfigError",
+        "CurationDecision",
         "Document",
         "Entity",
         "FilterDecision",
@@ -75,6 +80,7 @@ __all__ = sorted(
         "Triple",
         "__version__",
         "backends",
+        "config_to_dict",
         "default_config",
         "dump_config",
         "iter_jsonl",

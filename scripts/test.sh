@@ -3,10 +3,11 @@
 #   1. .venv: unit tests, the packaged SmolLM2 through transformers, the OpenAI backend against a
 #      real vLLM OpenAI server started from .venv-vllm;
 #   2. .venv-vllm: the in-process vLLM engine backend.
+# The page of kgjudge serve is tested in a real headless Chromium (installed here with apt-get).
 # Extra arguments go to both pytest runs (e.g. -m "not slow and not vllm" for the fast set).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh --vllm
+scripts/setup.sh --vllm --browser
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 KGJUDGE_STRICT=1
 export KGJUDGE_VLLM_PYTHON="$PWD/.venv-vllm/bin/python"
 

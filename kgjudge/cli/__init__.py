@@ -7,7 +7,17 @@ import os
 import typer
 
 from kgjudge import __version__
-from kgjudge.cli import _build_cmd, _config_cmd, _eval_cmd, _filter_cmd, _judges_cmd, _llm_cmd, _query_cmd, _store_cmd  # noqa: F401  (register commands)
+from kgjudge.cli import (  # noqa: F401  (register commands)
+    _build_cmd,
+    _config_cmd,
+    _eval_cmd,
+    _filter_cmd,
+    _judges_cmd,
+    _llm_cmd,
+    _query_cmd,
+    _serve_cmd,
+    _store_cmd,
+)
 from kgjudge.cli._app import app
 
 

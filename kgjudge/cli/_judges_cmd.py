@@ -25,7 +25,7 @@ RestartOpt = typer.Option(False, "--restart", help="discard the checkpoints of a
 
 
 def _train(task: str, config: Path, restart: bool) -> None:
-    from kgjudge.judges._training import load_train_config, train
+    from kgjudge.judges import load_train_config, train
 
     cfg = load_train_config(config)
     meta = train(task, cfg, config_text=config.read_text(encoding="utf-8"), log=lambda m: typer.echo(m, err=True),
@@ -57,7 +57,7 @@ def train_data(
 ) -> None:
     """Build the KASFT examples of a training config and print the counts per split and kind."""
     from kgjudge._jsonl import write_jsonl
-    from kgjudge.judges._training import build_examples, load_train_config
+    from kgjudge.judges import build_examples, load_train_config
 
     if task not in ("judge", "extractor"):
         raise ConfigError(f"unknown task '{task}'", key="task", choices=["judge", "extractor"])
@@ -83,11 +83,8 @@ def judge_calibrate(
     import random
 
     from kgjudge._jsonl import read_jsonl
-    from kgjudge.judges._factory import judge_from_file, write_threshold
-    from kgjudge.judges._graphjudger import GraphJudger
-    from kgjudge.judges._kasft import JudgeExample
-    from kgjudge.judges._meta_ranking import LabelledPair, QAPair
-    from kgjudge.judges._metrics import calibrate_threshold
+    from kgjudge.judges import GraphJudger, JudgeExample, QAPair, calibrate_threshold, judge_from_file, write_threshold
+    from kgjudge.judges.triples._meta_ranking import LabelledPair
 
     if objective not in ("f1", "precision"):
         raise ConfigError(f"unknown objective '{objective}'", key="objective", choices=["f1", "precision"])
@@ -125,7 +122,7 @@ def judge_triples(
     """Judge triples against their documents; writes one Judgement per triple."""
     from kgjudge._jsonl import read_jsonl, write_jsonl
     from kgjudge._records import Document, Triple
-    from kgjudge.judges._factory import judge_from_file
+    from kgjudge.judges import judge_from_file
 
     items = read_jsonl(triples, Triple)
     docs = {d.id: d.text for d in read_jsonl(documents, Document)}
@@ -150,11 +147,9 @@ def cascade_command(
     import yaml
     from pydantic import ValidationError
 
-    from kgjudge._config import _validation_error, parse_config
+    from kgjudge._config import backend_of, parse_config, validation_error
     from kgjudge._jsonl import read_jsonl, write_jsonl
-    from kgjudge.judges._cascade import Cascade, CascadeConfig, CascadeQuery
-    from kgjudge.judges._factory import build_judge
-    from kgjudge.judges._meta_ranking import MetaRanker
+    from kgjudge.judges import Cascade, CascadeConfig, CascadeQuery, MetaRanker, build_judge
     from kgjudge.llm import llm_from_config
 
     try:
@@ -165,13 +160,11 @@ def cascade_command(
     try:
         cfg = CascadeConfig.model_validate(raw.get("cascade") or {})
     except ValidationError as exc:
-        raise _validation_error(exc, CascadeConfig, file=str(config), prefix="cascade") from exc
+        raise validation_error(exc, CascadeConfig, file=str(config), prefix="cascade") from exc
     clients: dict = {}
     for name in (cfg.weak, cfg.strong, cfg.judge.get("backend", "default")):
         if name not in clients:
-            if name not in base.backends:
-                raise ConfigError(f"no backend named '{name}'", file=str(config), key="cascade",
-                                  choices=list(base.backends))
+            backend_of(base.backends, name, file=str(config), key="cascade")
             clients[name] = llm_from_config(base, name)
     ranker = build_judge(cfg.judge, clients, file=str(config), key="cascade.judge")
     if not isinstance(ranker, MetaRanker):

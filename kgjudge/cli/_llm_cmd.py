@@ -38,12 +38,11 @@ def llm_command(
     as_json: bool = typer.Option(False, "--json", help="print the whole result as JSON"),
 ) -> None:
     """Send one request through a backend: generate text, or score each --choice."""
+    from kgjudge._config import backend_of
     from kgjudge.llm import LLM, LLMRequest, build_backend, build_cache
 
     cfg = get_config(config)
-    if backend not in cfg.backends:
-        raise ConfigError(f"no backend named '{backend}'", file=str(config) if config else None,
-                          key="backends", choices=list(cfg.backends))
+    backend_of(cfg.backends, backend, file=str(config) if config else None, key="backends")
     schema = None
     if json_schema is not None:
         try:

@@ -134,7 +134,13 @@ class LLM:
         self.usage = Usage()
         self._runner: asyncio.Runner | None = None
 
-    def _sync(self, coro: Awaitable[T]) -> T:
+    def run_sync(self, coro: Awaitable[T]) -> T:
+        """Run a coroutine from synchronous code on this client's own event loop, so that the
+        backend's loop-bound resources (HTTP connection pools) are reused from call to call.
+
+        Example:
+            >>> judgements = llm.run_sync(judge.judge(triples, documents))
+        """
         if self._runner is None:
             self._runner = asyncio.Runner()
         return run_sync(coro, self._runner)
@@ -269,11 +275,11 @@ class LLM:
 
     def generate_sync(self, requests: Sequence[LLMRequest], *, return_exceptions: bool = False) -> list[Any]:
         """Blocking :meth:`generate`."""
-        return self._sync(self.generate(requests, return_exceptions=return_exceptions))
+        return self.run_sync(self.generate(requests, return_exceptions=return_exceptions))
 
     def score_choices_sync(self, requests: Sequence[LLMRequest]) -> list[ChoiceScores]:
         """Blocking :meth:`score_choices`."""
-        return self._sync(self.score_choices(requests))
+        return self.run_sync(self.score_choices(requests))
 
     async def aclose(self) -> None:
         """Release the backend and the cache (async code)."""
@@ -283,7 +289,7 @@ class LLM:
 
     def close(self) -> None:
         """Release the backend, the cache and the sync event loop (sync code)."""
-        self._sync(self.backend.aclose())
+        self.run_sync(self.backend.aclose())
         if self.cache is not None:
             self.cache.close()
         if self._runner is not None:

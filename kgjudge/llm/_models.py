@@ -17,6 +17,7 @@ from pathlib import Path
 from kgjudge._cache import default_cache_dir
 from kgjudge._errors import ConfigError
 from kgjudge._extras import require
+from kgjudge._registry import PACKAGED_ADAPTERS
 
 PACKAGED = {
     # name -> (distribution that ships it, import name, file inside the package)
@@ -77,7 +78,7 @@ def _assembled_gguf(module: str, filename: str) -> Path:
         if not target.is_file():
             tmp = target.with_name(f"{target.name}.tmp-{os.getpid()}")
             # The package checks the assembled file's SHA-256 and raises on a mismatch.
-            importlib.import_module(module).assemble(tmp, overwrite=True)
+            require(module, "gemma").assemble(tmp, overwrite=True)
             os.replace(tmp, target)
     return target
 
@@ -140,12 +141,13 @@ def hf_model_dir(source: ModelSource) -> Path:
 
 
 def packaged_adapters_dir() -> Path:
-    """The folder of the LoRA adapters shipped inside kgjudge (``kgjudge/judges/adapters``),
-    located without importing the judges package."""
-    spec = importlib.util.find_spec("kgjudge.judges")
+    """The folder of the LoRA adapters shipped inside kgjudge, where the catalogue says
+    (:data:`kgjudge._registry.PACKAGED_ADAPTERS`), located without importing that package."""
+    package, folder = PACKAGED_ADAPTERS
+    spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        raise ConfigError("kgjudge.judges is not installed; reinstall kgjudge", key="adapters")
-    return Path(list(spec.submodule_search_locations)[0]) / "adapters"
+        raise ConfigError(f"{package} is not installed; reinstall kgjudge", key="adapters")
+    return Path(list(spec.submodule_search_locations)[0]) / folder
 
 
 def adapter_fingerprint(paths: dict[str, str]) -> str:

@@ -17,7 +17,7 @@ from typing import Any
 
 from kgjudge._errors import ParseError
 from kgjudge._pipeline_config import ExtractConfig
-from kgjudge._prompts import cut_document, render
+from kgjudge._prompts import cut_document, render, reply_parser, section_parser
 from kgjudge._records import ChatMessage, Document, ModelRef, Triple
 from kgjudge.llm import LLM, LLMRequest, extract_json
 from kgjudge.stages._chunking import SplitChunk
@@ -64,12 +64,17 @@ def extract_request(text: str, entities: Sequence[str], config: ExtractConfig) -
     )
 
 
+def _items(value: Any) -> Any:
+    return value.get("triples") if isinstance(value, dict) else value
+
+
+@reply_parser("triple_extract.v1", reads="triples")
 def parse_triples(value: Any, config: ExtractConfig) -> tuple[list[tuple[str, str, str]], list[str]]:
     """Valid, normalised, de-duplicated triples from a reply value, and a note per invalid item.
 
     Items may be objects with head/relation/tail or lists of three strings.
     """
-    items = value.get("triples") if isinstance(value, dict) else value
+    items = _items(value)
     if not isinstance(items, list):
         return [], ["the reply holds no list of triples"]
     triples: list[tuple[str, str, str]] = []
@@ -111,6 +116,23 @@ def parse_triples(value: Any, config: ExtractConfig) -> tuple[list[tuple[str, st
     return triples, problems
 
 
+def parse_reply(text: str, config: ExtractConfig) -> tuple[list[tuple[str, str, str]] | None, list[str]]:
+    """The triples of a reply's raw text, through the parser of ``config.prompt``, and a note per
+    invalid item; None when the text holds no JSON list of triples (bare or under ``"triples"``).
+
+    Example:
+        >>> parse_reply('[["Paris", "capital of", "France"]]', ExtractConfig())
+        ([('Paris', 'capital of', 'France')], [])
+    """
+    try:
+        value = extract_json(text)
+    except ValueError:
+        return None, []
+    if not isinstance(_items(value), list):
+        return None, ["the reply holds no list of triples"]
+    return section_parser(config, "prompt", key="pipeline.extract.prompt")(value, config)  # type: ignore[no-any-return]
+
+
 async def extract(
     chunks: Sequence[SplitChunk],
     denoised: Sequence[DenoisedChunk],
@@ -121,6 +143,7 @@ async def extract(
     model: str,
 ) -> tuple[list[Triple], list[StageFailure]]:
     """Triples with provenance for a batch of chunks (aligned with ``denoised`` by chunk id)."""
+    read = section_parser(config, "prompt", key="pipeline.extract.prompt")
     text_of = {d.chunk_id: d for d in denoised}
     requests = [extract_request(text_of[c.chunk.id].text, text_of[c.chunk.id].entities, config) for c in chunks]
     replies = await llm.generate(requests, return_exceptions=True)
@@ -131,16 +154,13 @@ async def extract(
         chunk = split.chunk
         if isinstance(reply, ParseError):
             raw = reply.raw
-            try:
-                value = extract_json(raw)
-            except ValueError:
-                value = None
-            found, problems = parse_triples(value, config) if value is not None else ([], [])
+            salvaged, problems = parse_reply(raw, config)
+            found = salvaged or []
             failures.append(StageFailure(stage="extract", document_id=chunk.document_id, chunk_id=chunk.id,
                                          error=str(reply) + (f"; salvaged {len(found)} triples" if found else ""), raw=raw))
         else:
             raw = reply.text
-            found, problems = parse_triples(reply.parsed, config)
+            found, problems = read(reply.parsed, config)
         for problem in problems:
             failures.append(StageFailure(stage="extract", document_id=chunk.document_id, chunk_id=chunk.id,
                                          error=problem, raw=raw))

@@ -141,7 +141,7 @@ def test_chunk_context_judges_against_the_triples_chunk_never_a_prefix(scripted)
 
 
 def test_evidence_window_takes_whole_sentences_around_the_evidence() -> None:
-    from kgjudge.judges._graphjudger import evidence_window
+    from kgjudge.judges.triples._graphjudger import evidence_window
 
     text = "One two. Three four. Beta lies in Gamma. Five six. Seven eight."
     t = Triple(head="Beta", relation="r", tail="Gamma", document_id="d")

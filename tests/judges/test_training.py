@@ -21,7 +21,7 @@ from kgjudge.judges import (  # noqa: E402
     judge_request,
     read_metadata,
 )
-from kgjudge.judges._training import _Collator  # noqa: E402
+from kgjudge.judges.kasft._training import _Collator  # noqa: E402
 from kgjudge.llm import LLM, HFBackend, HFConfig  # noqa: E402
 
 
@@ -117,7 +117,7 @@ def test_extractor_training_and_bad_configs(tmp_path: Path, tiny_llama_dir: Path
 def test_document_groups_give_the_same_loss_as_one_example_at_a_time(tiny_backend: HFBackend) -> None:
     import transformers
 
-    from kgjudge.judges._training import _GroupCollator, _answer_trainer, group_rows
+    from kgjudge.judges.kasft._training import _GroupCollator, _answer_trainer, group_rows
 
     tok, model = tiny_backend.tokenizer, tiny_backend.model
     doc = "Town1 lies in Land1 near the river. It was founded in 1801 by settlers."
@@ -148,7 +148,7 @@ def test_document_groups_give_the_same_loss_as_one_example_at_a_time(tiny_backen
 def test_the_answer_loss_without_a_prefix_equals_the_full_causal_lm_loss(tiny_backend: HFBackend) -> None:
     import transformers
 
-    from kgjudge.judges._training import _answer_trainer
+    from kgjudge.judges.kasft._training import _answer_trainer
 
     tok, model = tiny_backend.tokenizer, tiny_backend.model
     rows = [encode_example(tok, extract_messages(text), answer) for text, answer in [
@@ -166,7 +166,7 @@ def test_an_interrupted_training_resumes_from_its_last_checkpoint(
 ) -> None:
     import transformers
 
-    from kgjudge.judges import _training
+    from kgjudge.judges.kasft import _training
 
     def config(out: str) -> Path:
         path = write_config(tmp_path, tiny_llama_dir, "judge", out, steps=4)
@@ -238,7 +238,7 @@ def test_an_interrupted_training_resumes_from_its_last_checkpoint(
 def test_training_can_start_from_an_existing_adapter(tmp_path: Path, tiny_llama_dir: Path) -> None:
     from safetensors.torch import load_file
 
-    from kgjudge.judges import _training
+    from kgjudge.judges.kasft import _training
 
     first = write_config(tmp_path, tiny_llama_dir, "judge", "first", steps=2)
     _training.train("judge", _training.load_train_config(first), log=lambda m: None)
@@ -258,7 +258,7 @@ def test_training_can_start_from_an_existing_adapter(tmp_path: Path, tiny_llama_
 
 
 def test_what_a_checkpoint_must_agree_with_to_be_resumed(tmp_path: Path, tiny_llama_dir: Path) -> None:
-    from kgjudge.judges._training import _run_fingerprint, load_train_config
+    from kgjudge.judges.kasft._training import _run_fingerprint, load_train_config
 
     config = load_train_config(write_config(tmp_path, tiny_llama_dir, "judge", "fp"))
 

@@ -29,7 +29,7 @@ from kgjudge._records import Record, stable_id
 
 Split = Literal["train", "dev", "test"]
 Kind = Literal[
-    "positive", "tail_swap", "head_swap", "relation_swap", "near_duplicate",
+    "positive", "tail_swap", "head_swap", "relation_swap", "near_duplicate", "curated",
     "extracted_self_loop", "extracted_absent", "extracted_wrong_relation",
 ]
 CORRUPTION_KINDS: tuple[str, ...] = ("tail_swap", "head_swap", "relation_swap", "near_duplicate")
@@ -40,6 +40,9 @@ CORRUPTION_KINDS: tuple[str, ...] = ("tail_swap", "head_swap", "relation_swap", 
 - ``near_duplicate``: an entity is replaced by a look-alike string: another entity of the corpus
   sharing a word with it (``Penn State University Press`` -> ``Oxford University Press``), or for
   entities with digits the same string with one digit changed (``1951`` -> ``1954``).
+
+Examples of kind ``curated`` are a person's decisions about extracted triples (accepted, rejected
+or corrected), written by ``kgjudge export-labels``; their label is the person's.
 """
 
 
@@ -394,7 +397,7 @@ def build_extractor_examples(
     that the full text mentions only after the cut are dropped, so that no example teaches the
     extractor to state facts its text does not show.
     """
-    from kgjudge.judges._prompting import cut_document
+    from kgjudge.judges.triples._prompting import cut_document
 
     documents = corpus.documents if isinstance(corpus, GoldCorpus) else list(corpus)
     out = []

@@ -12,8 +12,8 @@
   score is the minimum (or mean) over its triples, and every triple below the judge's
   threshold is named in the reasons.
 
-Judges are registered by versioned name in :data:`filter_judges` (entry-point group
-``kgjudge.filter_judges``); each config also carries the judge's ``weight`` and ``threshold``
+Judges are registered by versioned name in :data:`kgjudge._registry.filter_judges` (entry-point
+group ``kgjudge.filter_judges``); each config also carries the judge's ``weight`` and ``threshold``
 for the combination rule of :class:`~kgjudge.judges.FilterConfig`.
 """
 
@@ -25,23 +25,22 @@ from typing import Any, Literal, Protocol
 
 from pydantic import Field, field_validator
 
-from kgjudge._config import Slot, validate_slot
+from kgjudge._config import validate_slot
 from kgjudge._errors import ConfigError
 from kgjudge._prompts import cut_document, render
 from kgjudge._records import ChatMessage, InstructionExample, Judgement, ModelRef, Triple, stable_id
-from kgjudge._registry import Registry, stores
+from kgjudge._registry import filter_judges, stores
+from kgjudge._sections import BackendSlot, Slot
 from kgjudge.llm import LLM, LLMRequest
-from kgjudge.judges._extraction import extract_triples
-from kgjudge.judges._factory import build_registered
-from kgjudge.judges._filter_inputs import query_of, response_of
-from kgjudge.judges._graphjudger import GraphJudger, GraphJudgerConfig
-from kgjudge.judges._meta_ranking import MetaRanker, MetaRankingConfig, QAPair
-from kgjudge.judges._prompting import EXTRACT_PROMPT, JUDGE_CHOICES, YES
+from kgjudge.judges.kasft._extraction import extract_triples
+from kgjudge.judges.triples._factory import build_registered
+from kgjudge.judges.filter._inputs import query_of, response_of
+from kgjudge.judges.triples._graphjudger import GraphJudger, GraphJudgerConfig
+from kgjudge.judges.triples._meta_ranking import MetaRanker, MetaRankingConfig, QAPair
+from kgjudge.judges.triples._prompting import JUDGE_CHOICES, YES
+from kgjudge.stages import EXTRACT_PROMPT
 
 INSTRUCTION_JUDGE_PROMPT = "instruction_judge.v1"
-
-filter_judges: Registry[Any] = Registry("filter_judges", builtins="kgjudge.judges")
-
 
 class FilterJudge(Protocol):
     """What the filter needs of a judge: a versioned name, a weight, a threshold, and one
@@ -55,7 +54,7 @@ class FilterJudge(Protocol):
     def judge_sync(self, examples: Sequence[InstructionExample]) -> list[Judgement]: ...
 
 
-class DirectConfig(Slot):
+class DirectConfig(BackendSlot):
     """Config of the pointwise judge.
 
     Example (YAML)::
@@ -67,7 +66,6 @@ class DirectConfig(Slot):
     """
 
     type: Literal["direct.v1"] = "direct.v1"
-    backend: str = Field(default="default", description="name of the backend in the config's backends")
     adapter: str | None = None
     prompt: str = INSTRUCTION_JUDGE_PROMPT
     max_chars: int = Field(default=2000, ge=1, description="instruction and response are each cut to this length")
@@ -83,7 +81,7 @@ class MetaRankingFilterConfig(MetaRankingConfig):
     weight: float = Field(default=1.0, gt=0.0)
 
 
-class KGGroundedConfig(Slot):
+class KGGroundedConfig(BackendSlot):
     """Config of the KG-grounded judge.
 
     Example (YAML)::
@@ -96,7 +94,6 @@ class KGGroundedConfig(Slot):
     """
 
     type: Literal["kg_grounded.v1"] = "kg_grounded.v1"
-    backend: str = Field(default="default", description="name of the backend in the config's backends")
     store: dict[str, Any] = Field(description="the graph store slot (kgjudge.graph.build_store)")
     extractor_adapter: str | None = Field(default=None, description="adapter of the extraction requests")
     extract_prompt: str = EXTRACT_PROMPT
@@ -185,8 +182,7 @@ class MetaRankingFilter:
 
     def add_references(self, pairs: Sequence[QAPair]) -> None:
         """Use the configured references plus ``pairs`` from now on (replacing earlier additions)."""
-        self.ranker.references = self.base_references + list(pairs)
-        self.ranker._ref_vectors = None  # the nearest-selection index covers the new set
+        self.ranker.set_references(self.base_references + list(pairs))
 
     def judge_sync(self, examples: Sequence[InstructionExample]) -> list[Judgement]:
         pairs = [QAPair(id=e.id, query=query_of(e), response=response_of(e)) for e in examples]

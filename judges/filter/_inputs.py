@@ -22,14 +22,14 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from kgjudge._errors import InputError
 from kgjudge._extras import require
+from kgjudge._filter_config import InputFormat
 from kgjudge._jsonl import iter_json_lines
 from kgjudge._records import ChatMessage, InstructionExample, Record, stable_id
 
-InputFormat = Literal["auto", "alpaca", "sharegpt", "openai"]
 SHAREGPT_ROLES = {
     "human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "chatgpt": "assistant",
     "model": "assistant", "bard": "assistant", "system": "system",
@@ -107,7 +107,7 @@ def _turns(record: dict[str, Any], key: str, role_key: str, text_key: str, roles
     return messages
 
 
-def normalise(record: dict[str, Any], fmt: InputFormat = "auto") -> tuple[str, list[ChatMessage]]:
+def record_messages(record: dict[str, Any], fmt: InputFormat = "auto") -> tuple[str, list[ChatMessage]]:
     """The shape and chat messages of one record.
 
     Raises:
@@ -219,7 +219,7 @@ def load_examples(inputs: list[str | os.PathLike[str]], fmt: InputFormat = "auto
                 out.rejects.append(FilterReject(file=str(path), line=line, reason=item))
                 continue
             try:
-                shape, messages = normalise(item, fmt)
+                shape, messages = record_messages(item, fmt)
             except ValueError as exc:
                 out.rejects.append(FilterReject(file=str(path), line=line, reason=str(exc)))
                 continue

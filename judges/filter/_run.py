@@ -1,6 +1,6 @@
 """``kgjudge filter``: judge instruction-tuning examples and keep the good ones, losing nothing.
 
-A run reads the inputs (see :mod:`kgjudge.judges._filter_inputs`), then judges the examples in
+A run reads the inputs (see :mod:`kgjudge.judges.filter._inputs`), then judges the examples in
 ``rounds``. Round 0 judges every example; round r > 0 judges the examples round r-1 kept, after
 refreshing from round r-1's decisions:
 
@@ -38,122 +38,27 @@ import os
 import sys
 import time
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field
 from tqdm import tqdm
 
-from kgjudge._config import KGJudgeConfig, Section, Slot, _validation_error, parse_config, read_yaml, validate_slot
-from kgjudge._errors import ConfigError, KGJudgeError
+from kgjudge._config import KGJudgeConfig, load_filter_config
+from kgjudge._errors import KGJudgeError
+from kgjudge._filter_config import FilterConfig
 from kgjudge._extras import require
 from kgjudge._jsonl import iter_jsonl, write_jsonl
 from kgjudge._records import FilterDecision, InstructionExample, Judgement
-from kgjudge._run_folder import RunFolder
+from kgjudge._run_folder import ResumableRun, RunFolder
 from kgjudge.llm import LLM, LLMBackend, Usage, build_backend, build_cache
-from kgjudge.judges._filter_inputs import InputFormat, LoadedExamples, load_examples, query_of, response_of
-from kgjudge.judges._filter_judges import FilterJudge, MetaRankingFilter, build_filter_judge, filter_judges
-from kgjudge.judges._meta_ranking import PACKAGED_EMBEDDER, Embedder, QAPair
+from kgjudge.judges.filter._inputs import LoadedExamples, load_examples, query_of, response_of
+from kgjudge.judges.filter._judges import FilterJudge, MetaRankingFilter, build_filter_judge
+from kgjudge.judges.triples._meta_ranking import Embedder, QAPair
 
 FIELD = "kgjudge_filter"
-
-
-class FilterInputConfig(Section):
-    """How input records are read."""
-
-    format: InputFormat = Field(default="auto", description="auto-detect per record, or force one shape")
-
-
-class CombineConfig(Section):
-    """How judge scores become one decision (see the module docstring)."""
-
-    rule: Literal["weighted_mean", "all_pass"] = "weighted_mean"
-    threshold: float = Field(default=0.5, ge=0.0, le=1.0, description="weighted_mean: keep at score >= this")
-
-
-class RefreshConfig(Section):
-    """What each round takes from the previous round's decisions."""
-
-    references: int = Field(default=0, ge=0, description="Meta Ranking references added per label")
-    keep_rate: float | None = Field(default=None, gt=0.0, le=1.0, description="threshold: keep this share of the previous round's kept")
-
-
-class SelectConfig(Section):
-    """De-duplication and diversity selection after the last round."""
-
-    dedup_threshold: float | None = Field(default=None, gt=0.0, le=1.0, description="drop an example this similar (cosine) to a better one")
-    budget: int | None = Field(default=None, ge=1, description="keep at most this many examples")
-    diversity: float = Field(default=0.5, ge=0.0, le=1.0, description="budget: weight of novelty against score")
-    embedding_model: str = Field(default=PACKAGED_EMBEDDER, description="sentence-transformers folder or the packaged one")
-
-
-class FilterConfig(Section):
-    """The ``filter:`` section of a config file.
-
-    Example (YAML)::
-
-        filter:
-          judges:
-            - {type: direct.v1, backend: default, weight: 1}
-            - {type: meta_ranking.v1, backend: default, references: refs.jsonl, weight: 1}
-          combine: {rule: weighted_mean, threshold: 0.5}
-          rounds: 2
-          refresh: {references: 4, keep_rate: 0.8}
-    """
-
-    input: FilterInputConfig = Field(default_factory=FilterInputConfig)
-    judges: list[Slot] = Field(min_length=1)
-    combine: CombineConfig = Field(default_factory=CombineConfig)
-    rounds: int = Field(default=1, ge=1)
-    refresh: RefreshConfig = Field(default_factory=RefreshConfig)
-    select: SelectConfig | None = None
-    batch_size: int = Field(default=16, ge=1, description="examples per batch: the unit of resumption")
-
-    @model_validator(mode="after")
-    def _consistent(self) -> FilterConfig:
-        names = [j.type for j in self.judges]
-        if len(set(names)) != len(names):
-            raise ValueError(f"each judge type may appear once, got {names}")
-        if self.refresh.references and "meta_ranking.v1" not in names:
-            raise ValueError("refresh.references needs a meta_ranking.v1 judge")
-        if self.refresh.keep_rate is not None and self.combine.rule != "weighted_mean":
-            raise ValueError("refresh.keep_rate sets the weighted_mean threshold; it needs combine.rule weighted_mean")
-        return self
-
-
-def parse_filter_config(raw: Any, *, file: str | None = None) -> tuple[KGJudgeConfig, FilterConfig]:
-    """The backends/cache part and the validated ``filter:`` section of a config mapping.
-
-    Raises:
-        ConfigError: naming the file and key (and the choices, where there is a closed set).
-    """
-    if not isinstance(raw, dict):
-        raise ConfigError("the config must be a mapping", file=file)
-    if "filter" not in raw:
-        raise ConfigError("no 'filter' section", file=file, key="filter")
-    base = parse_config({k: raw[k] for k in ("backends", "cache") if k in raw}, file=file)
-    section = raw["filter"]
-    if not isinstance(section, dict):
-        raise ConfigError("expected a mapping", file=file, key="filter")
-    slots = section.get("judges")
-    if not isinstance(slots, list) or not slots:
-        raise ConfigError("a non-empty list of judges is required", file=file, key="filter.judges", choices=filter_judges.names())
-    judges = [validate_slot(s, filter_judges, file=file, key=f"filter.judges[{i}]") for i, s in enumerate(slots)]
-    for i, slot in enumerate(judges):
-        if slot.backend not in base.backends:  # type: ignore[attr-defined]
-            raise ConfigError(f"no backend named '{slot.backend}'", file=file,  # type: ignore[attr-defined]
-                              key=f"filter.judges[{i}].backend", choices=list(base.backends))
-    try:
-        config = FilterConfig.model_validate({**section, "judges": judges})
-    except ValidationError as exc:
-        raise _validation_error(exc, FilterConfig, file=file, prefix="filter") from exc
-    return base, config
-
-
-def load_filter_config(path: str | os.PathLike[str]) -> tuple[KGJudgeConfig, FilterConfig]:
-    """Read and validate a filter config file; see :func:`parse_filter_config`."""
-    return parse_filter_config(read_yaml(path), file=str(path))
+DECISIONS = "decisions.jsonl"
 
 
 class RoundStats(BaseModel):
@@ -198,7 +103,7 @@ def _quantile_threshold(scores: Sequence[float], keep_rate: float) -> float:
     return ordered[max(0, min(len(ordered), round(keep_rate * len(ordered))) - 1)] if ordered else 0.0
 
 
-class Filter:
+class Filter(ResumableRun):
     """A resumable filter run over one output folder.
 
     Args:
@@ -226,11 +131,9 @@ class Filter:
         backends: dict[str, LLMBackend] | None = None,
         embedder: Any = None,
     ) -> None:
+        super().__init__(RunFolder(Path(out), "filter run"), restart=restart)
         self.base = base
         self.config = config
-        self.out = Path(out)
-        self.folder = RunFolder(self.out, "filter run")
-        self.restart = restart
         self.progress = progress
         self.given_backends = backends or {}
         self.embedder = embedder
@@ -259,42 +162,26 @@ class Filter:
             total.add(llm.usage)
         return total
 
-    # -- output folder state -------------------------------------------------------------------
+    # -- the resumable run ---------------------------------------------------------------------
 
-    def _config_hash(self) -> str:
+    outputs = (DECISIONS,)
+
+    def config_hash(self) -> str:
         backends = {b: self.base.backends[b].model_dump(mode="json") for b in sorted({j.backend for j in self.config.judges})}  # type: ignore[attr-defined]
         return _hash({"filter": self.config.model_dump(mode="json"), "backends": backends})
 
-    def _prepare(self, loaded: LoadedExamples, input_hash: str) -> tuple[set[tuple[int, str]], dict[int, float]]:
-        """Check the folder; drop uncommitted decisions; return the committed (round, example)
-        pairs and the seconds already spent per round."""
-        self.folder.claim(config_hash=self._config_hash(), input_hash=input_hash, restart=self.restart,
-                          outputs=["decisions.jsonl"])
-        self._write_manifest(input_hash, finished=False)
-        write_jsonl(self.out / "rejects.jsonl", loaded.rejects)
-        done: set[tuple[int, str]] = set()
-        seconds: dict[int, float] = defaultdict(float)
-        for line in self.folder.committed():
-            done.update((line["round"], e) for e in line["examples"])
-            seconds[line["round"]] += line.get("seconds", 0.0)
-        path = self.out / "decisions.jsonl"
-        if path.is_file():
-            kept = [d for d in iter_jsonl(path, FilterDecision, errors=[]) if (d.round, d.example_id) in done]  # type: ignore[union-attr]
-            write_jsonl(path, kept)
-        return done, seconds
+    def describe(self) -> dict[str, Any]:
+        return {"filter": self.config.model_dump(mode="json")}
 
-    def _write_manifest(self, input_hash: str, *, finished: bool) -> None:
-        from kgjudge import __version__
+    def committed_keys(self, line: dict[str, Any]) -> Iterable[Hashable]:
+        return [(line["round"], e) for e in line["examples"]]
 
-        data = {
-            "kgjudge": __version__, "finished": finished, "config_hash": self._config_hash(),
-            "input_hash": input_hash, "filter": self.config.model_dump(mode="json"),
-        }
-        self.folder.write_manifest(data)
+    def record_key(self, file: str, record: dict[str, Any]) -> Hashable:
+        return record.get("round"), record.get("example_id")
 
     def _decisions(self) -> dict[int, dict[str, FilterDecision]]:
         by_round: dict[int, dict[str, FilterDecision]] = defaultdict(dict)
-        path = self.out / "decisions.jsonl"
+        path = self.out / DECISIONS
         if path.is_file():
             for d in iter_jsonl(path, FilterDecision):
                 by_round[d.round][d.example_id] = d  # type: ignore[union-attr]
@@ -380,9 +267,8 @@ class Filter:
         return sorted(out, key=lambda d: d.example_id)
 
     def _commit(self, decisions: list[FilterDecision], r: int, seconds: float, usage: Usage) -> None:
-        write_jsonl(self.out / "decisions.jsonl", decisions, append=True)
         line = {"round": r, "examples": [d.example_id for d in decisions], "seconds": seconds, "usage": usage.model_dump()}
-        self.folder.commit(line)
+        self.commit_batch({DECISIONS: decisions}, line)
 
     # -- run -----------------------------------------------------------------------------------
 
@@ -391,7 +277,11 @@ class Filter:
         started = time.perf_counter()
         loaded = load_examples(list(inputs), self.config.input.format)
         input_hash = _hash([[e.id, [m.model_dump() for m in e.messages]] for e in loaded.examples])
-        done, seconds = self._prepare(loaded, input_hash)
+        done, _ = self.start(input_hash)
+        write_jsonl(self.out / "rejects.jsonl", loaded.rejects)
+        seconds: dict[int, float] = defaultdict(float)
+        for line in self.folder.committed():
+            seconds[line["round"]] += line.get("seconds", 0.0)
         examples = {e.id: e for e in loaded.examples}
         decisions = self._decisions()
         thresholds: dict[int, float] = {}
@@ -433,7 +323,7 @@ class Filter:
         finally:
             bar.close()
         summary = self._finish(loaded, decisions, thresholds, added, seconds, time.perf_counter() - started)
-        self._write_manifest(input_hash, finished=True)
+        self.write_manifest(finished=True)
         for judge in self._judges or []:
             if hasattr(judge, "close"):
                 judge.close()

@@ -18,16 +18,19 @@ import json
 import re
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
-from kgjudge._config import Slot
 from kgjudge._errors import InputError
 from kgjudge._records import Judgement, ModelRef, Triple
+from kgjudge._registry import judges
+from kgjudge._sections import BackendSlot
 from kgjudge.llm import LLM, ChoiceScores
-from kgjudge.judges._kasft import JudgeExample
-from kgjudge.judges._prompting import JUDGE_PROMPT, YES, judge_request
+from kgjudge.judges.triples._prompting import JUDGE_PROMPT, YES, judge_request
+
+if TYPE_CHECKING:
+    from kgjudge.judges.kasft._data import JudgeExample
 
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
@@ -73,7 +76,7 @@ def evidence_window(text: str, triple: Triple, max_chars: int | None) -> str:
     return text[bounds[lo][0] : bounds[hi][1]]
 
 
-class GraphJudgerConfig(Slot):
+class GraphJudgerConfig(BackendSlot):
     """Config of the GraphJudger judge.
 
     Example (YAML)::
@@ -86,7 +89,6 @@ class GraphJudgerConfig(Slot):
     """
 
     type: Literal["graphjudger.v1"] = "graphjudger.v1"
-    backend: str = Field(default="default", description="name of the backend in the config's backends")
     adapter: str | None = Field(default=None, description="LoRA adapter name on that backend")
     prompt: str = Field(default=JUDGE_PROMPT, description="prompt template version")
     context: Literal["document", "chunk"] = Field(
@@ -217,9 +219,13 @@ class GraphJudger:
 
     def judge_sync(self, triples: Sequence[Triple], documents: Mapping[str, str]) -> list[Judgement]:
         """Blocking :meth:`judge` (reuses the client's event loop)."""
-        return self.llm._sync(self.judge(triples, documents))
+        return self.llm.run_sync(self.judge(triples, documents))
 
     def score_examples_sync(self, examples: Sequence[JudgeExample]) -> list[float]:
         """Blocking :meth:`score_examples`."""
-        return self.llm._sync(self.score_examples(examples))
+        return self.llm.run_sync(self.score_examples(examples))
 
+
+@judges.register("graphjudger.v1", config=GraphJudgerConfig)
+def make_graphjudger(config: GraphJudgerConfig, llm: LLM) -> GraphJudger:
+    return GraphJudger(llm, config)

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from kgjudge._pipeline_config import ExtractConfig
 from kgjudge._records import Record
-from kgjudge.llm import LLM, LLMRequest, extract_json
-from kgjudge.judges._prompting import EXTRACT_PROMPT, extract_messages
+from kgjudge.llm import LLM, LLMRequest
+from kgjudge.stages import EXTRACT_PROMPT, extract_messages, parse_reply
 
 
 class Extraction(Record):
@@ -31,22 +32,6 @@ class ExtractionScores(Record):
     f1: float
 
 
-def parse_triples(text: str) -> list[tuple[str, str, str]] | None:
-    """The [head, relation, tail] arrays of a reply; None when it is not such a JSON array.
-    Items of the wrong shape are dropped (model output is untrusted)."""
-    try:
-        value = extract_json(text)
-    except ValueError:
-        return None
-    if not isinstance(value, list):
-        return None
-    out = []
-    for item in value:
-        if isinstance(item, list) and len(item) == 3 and all(isinstance(x, str) and x.strip() for x in item):
-            out.append((item[0].strip(), item[1].strip(), item[2].strip()))
-    return out
-
-
 def extract_triples(
     llm: LLM,
     texts: Sequence[tuple[str, Sequence[str]]],
@@ -66,7 +51,9 @@ def extract_triples(
         for text, entities in texts
     ]
     results = llm.generate_sync(requests)
-    return [Extraction(raw=r.text, triples=parse_triples(r.text)) for r in results]
+    # Replies are read by the parser of the prompt version asked, as in kgjudge build.
+    config = ExtractConfig(prompt=prompt)
+    return [Extraction(raw=r.text, triples=parse_reply(r.text, config)[0]) for r in results]
 
 
 def _norm(triple: Sequence[str]) -> tuple[str, ...]:

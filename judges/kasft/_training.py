@@ -23,12 +23,13 @@ import yaml
 from pydantic import Field, ValidationError
 
 from kgjudge import __version__
-from kgjudge._config import Section, _validation_error, read_yaml
+from kgjudge._config import Section, read_yaml, validation_error
 from kgjudge._errors import ConfigError, InputError
 from kgjudge._extras import require
+from kgjudge._jsonl import read_jsonl
 from kgjudge._pipeline_config import ChunkingConfig
 from kgjudge._records import ChatMessage, Record
-from kgjudge.judges._kasft import (
+from kgjudge.judges.kasft._data import (
     CORRUPTION_KINDS,
     ExtractorExample,
     GoldCorpus,
@@ -42,17 +43,14 @@ from kgjudge.judges._kasft import (
     hard_negatives,
     load_gold_jsonl,
     load_text_graph_pair,
+    split_of,
 )
-from kgjudge.judges._prompting import (
-    EXTRACT_PROMPT,
-    JUDGE_PROMPT,
-    extract_answer,
-    extract_messages,
-    judge_answer,
-    judge_messages,
-    prompt_token_ids,
-)
+from kgjudge.judges.triples._prompting import JUDGE_PROMPT, judge_answer, judge_messages, prompt_token_ids
 from kgjudge.llm import DEFAULT_MODEL
+
+# The extraction prompt is the pipeline's own, so the extractor adapter is trained on exactly
+# what `kgjudge build` asks it.
+from kgjudge.stages import EXTRACT_PROMPT, extract_answer, extract_messages
 
 Task = Literal["judge", "extractor"]
 METADATA_FILE = "kgjudge_adapter.json"
@@ -61,21 +59,26 @@ CONFIG_FILE = "train.yaml"
 
 class DataSource(Section):
     """One gold corpus: a line-aligned ``text``/``graph`` pair (``*.target``/``*.source``) or a
-    ``jsonl`` file of ``{"id", "text", "triples"}``."""
+    ``jsonl`` file of ``{"id", "text", "triples"}``; or, for the judge, ``examples``: a JSONL
+    file of labelled judge examples used as they are (``kgjudge export-labels`` writes one from
+    people's decisions; ``kgjudge train data`` writes the same records)."""
 
     text: str | None = None
     graph: str | None = None
     jsonl: str | None = None
+    examples: str | None = Field(default=None, description="JSONL of JudgeExample records (judge only)")
     name: str | None = Field(default=None, description="prefix of document ids (default: folder/stem)")
     max_documents: int | None = Field(default=None, ge=1, description="use only the first N documents")
 
     def load(self) -> GoldCorpus:
+        if self.examples:
+            raise ConfigError("an 'examples' source holds judge examples, not a gold corpus", key="data.sources")
         if self.jsonl and not (self.text or self.graph):
             corpus = load_gold_jsonl(self.jsonl)
         elif self.text and self.graph and not self.jsonl:
             corpus = load_text_graph_pair(self.text, self.graph, name=self.name)
         else:
-            raise ConfigError("give either 'text' and 'graph', or 'jsonl'", key="data.sources")
+            raise ConfigError("give either 'text' and 'graph', or 'jsonl', or 'examples'", key="data.sources")
         if self.max_documents:
             corpus = GoldCorpus(documents=corpus.documents[: self.max_documents], malformed_triples=corpus.malformed_triples)
         return corpus
@@ -199,7 +202,7 @@ def load_train_config(path: str | Path) -> TrainConfig:
     try:
         return TrainConfig.model_validate(raw or {})
     except ValidationError as exc:
-        raise _validation_error(exc, TrainConfig, file=str(path), prefix="") from exc
+        raise validation_error(exc, TrainConfig, file=str(path), prefix="") from exc
 
 
 def encode_example(tokenizer: Any, messages: Sequence[ChatMessage], answer: str) -> dict[str, list[int]]:
@@ -232,7 +235,11 @@ def example_messages(example: JudgeExample | ExtractorExample, config: TrainConf
 def build_examples(task: Task, config: TrainConfig) -> tuple[list[Any], dict[str, Any]]:
     """All examples of the configured corpora (every split) and a summary with counts per kind."""
     data = config.data
-    corpora = [src.load() for src in data.sources]
+    given = [src for src in data.sources if src.examples]
+    if given and (task != "judge" or any(src.text or src.graph or src.jsonl for src in given)):
+        raise ConfigError("an 'examples' source is a file of judge examples: give it alone, and train a judge with it",
+                          key="data.sources")
+    corpora = [src.load() for src in data.sources if not src.examples]
     chunk_stats = []
     gold = {d.id: d.triples for corpus in corpora for d in corpus.documents}
     if data.hard_negatives and (task != "judge" or data.chunking is None):
@@ -254,7 +261,11 @@ def build_examples(task: Task, config: TrainConfig) -> tuple[list[Any], dict[str
             )
             examples += ex
             stats.append(st)
-        summary = {"sources": [s.model_dump() for s in stats]}
+        labelled = [_labelled(src, data) for src in given]
+        for found in labelled:
+            examples += found
+        summary = {"sources": [s.model_dump() for s in stats],
+                   "labelled": [{"file": src.examples, "examples": len(found)} for src, found in zip(given, labelled)]}
         if data.hard_negatives:
             extracted: dict[str, list[tuple[str, str, str]]] = {}
             for folder in data.hard_negatives:
@@ -280,6 +291,20 @@ def build_examples(task: Task, config: TrainConfig) -> tuple[list[Any], dict[str
     if chunk_stats:
         summary["chunk_assignment"] = chunk_stats
     return examples, summary
+
+
+def _labelled(source: DataSource, data: DataConfig) -> list[JudgeExample]:
+    """The judge examples of an ``examples`` file, each put in the split its document gets
+    here, so a document never lands in two splits across sources."""
+    found = read_jsonl(source.examples, JudgeExample)  # type: ignore[arg-type]
+    if source.max_documents:
+        keep = set(list(dict.fromkeys(e.document_id for e in found))[: source.max_documents])
+        found = [e for e in found if e.document_id in keep]
+    return [
+        e.model_copy(update={"split": split_of(e.document_id, seed=data.seed, dev_fraction=data.dev_fraction,
+                                               test_fraction=data.test_fraction)})
+        for e in found
+    ]
 
 
 def _sample(items: list[Any], limit: int | None, seed: int) -> list[Any]:
@@ -499,7 +524,7 @@ def train(
     torch = require("torch", "hf")
     transformers = require("transformers", "hf")
     peft = require("peft", "hf")
-    from kgjudge.llm._models import hf_model_dir, resolve_model
+    from kgjudge.llm import hf_model_dir, resolve_model
 
     opt = config.training
     if opt.threads:
@@ -690,9 +715,9 @@ def read_metadata(folder: str | Path) -> AdapterMetadata:
 
 def _dev_metrics(task: Task, config: TrainConfig, adapter_dir: Path, dev_ex: list[Any], log: Any) -> dict[str, Any]:
     """Dev-split quality through the real inference path (the ``hf`` backend with the adapter)."""
-    from kgjudge.judges._extraction import extraction_scores, extract_triples
-    from kgjudge.judges._graphjudger import GraphJudger, GraphJudgerConfig
-    from kgjudge.judges._metrics import binary_metrics, calibrate_threshold
+    from kgjudge.judges.kasft._extraction import extraction_scores, extract_triples
+    from kgjudge.judges.triples._graphjudger import GraphJudger, GraphJudgerConfig
+    from kgjudge.metrics import binary_metrics, calibrate_threshold
     from kgjudge.llm import LLM, HFBackend, HFConfig
 
     opt = config.training

@@ -31,12 +31,14 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from kgjudge._config import Slot
 from kgjudge._errors import ConfigError, InputError
+from kgjudge._filter_config import PACKAGED_EMBEDDER
 from kgjudge._jsonl import iter_jsonl
 from kgjudge._records import Judgement, ModelRef, Record, Triple, stable_id
+from kgjudge._registry import judges
+from kgjudge._sections import BackendSlot
 from kgjudge.llm import LLM, LLMRequest
-from kgjudge.judges._prompting import (
+from kgjudge.judges.triples._prompting import (
     A,
     B,
     META_RANK_PROMPT,
@@ -46,9 +48,6 @@ from kgjudge.judges._prompting import (
     triple_query,
     triple_response,
 )
-
-PACKAGED_EMBEDDER = "packaged:all-minilm-l6-v2"
-
 
 class QAPair(Record):
     """A query and a response to judge (or, with ``correct`` set, a labelled reference).
@@ -159,7 +158,7 @@ def prefix_stats(prompts: Sequence[list[int]] | Sequence[list[str]], tokenizer: 
     )
 
 
-class MetaRankingConfig(Slot):
+class MetaRankingConfig(BackendSlot):
     """Config of the Meta Ranking judge.
 
     Example (YAML)::
@@ -174,7 +173,6 @@ class MetaRankingConfig(Slot):
     """
 
     type: Literal["meta_ranking.v1"] = "meta_ranking.v1"
-    backend: str = Field(default="default", description="name of the backend in the config's backends")
     adapter: str | None = None
     prompt: str = META_RANK_PROMPT
     references: str | None = Field(default=None, description="JSONL file of labelled reference pairs")
@@ -220,7 +218,7 @@ class Embedder:
 
     def encode(self, texts: Sequence[str]) -> Any:
         if self._embed is None:
-            from kgjudge.graph._resolution import SentenceEmbedder
+            from kgjudge.graph import SentenceEmbedder
 
             self._embed = SentenceEmbedder(embedder_path(self.spec), extra="judges", key="embedding_model")
         return self._embed(texts)
@@ -255,13 +253,21 @@ class MetaRanker:
             if not config.references:
                 raise ConfigError("Meta Ranking needs reference pairs", key="references")
             references = load_references(config.references)
+        self.embedder = embedder
+        self.set_references(references)
+        self.last_prefix_stats: PrefixStats | None = None
+
+    def set_references(self, references: Sequence[QAPair]) -> None:
+        """Compare with ``references`` from now on (the nearest-selection index is rebuilt).
+
+        Raises:
+            InputError: a reference has no ``correct`` label.
+        """
         unlabelled = [r.id for r in references if r.correct is None]
         if unlabelled:
             raise InputError(f"references without a 'correct' label: {', '.join(unlabelled[:5])}")
         self.references = list(references)
-        self.embedder = embedder
         self._ref_vectors: Any = None
-        self.last_prefix_stats: PrefixStats | None = None
 
     @property
     def model_ref(self) -> ModelRef:
@@ -422,11 +428,11 @@ class MetaRanker:
 
     def rank_sync(self, targets: Sequence[QAPair]) -> list[Judgement]:
         """Blocking :meth:`rank`."""
-        return self.llm._sync(self.rank(targets))
+        return self.llm.run_sync(self.rank(targets))
 
     def judge_sync(self, triples: Sequence[Triple], documents: Mapping[str, str]) -> list[Judgement]:
         """Blocking :meth:`judge`."""
-        return self.llm._sync(self.judge(triples, documents))
+        return self.llm.run_sync(self.judge(triples, documents))
 
 
 def _interleave(good: list[int], bad: list[int], *, first_good: bool, n: int) -> list[int]:
@@ -442,3 +448,7 @@ def _interleave(good: list[int], bad: list[int], *, first_good: bool, n: int) ->
             break
     return out[:n]
 
+
+@judges.register("meta_ranking.v1", config=MetaRankingConfig)
+def make_meta_ranking(config: MetaRankingConfig, llm: LLM) -> MetaRanker:
+    return MetaRanker(llm, config)

@@ -16,7 +16,7 @@ from pydantic import Field
 from kgjudge._config import Section
 from kgjudge._records import Judgement, Record
 from kgjudge.llm import LLM, LLMRequest
-from kgjudge.judges._meta_ranking import MetaRanker, QAPair
+from kgjudge.judges.triples._meta_ranking import MetaRanker, QAPair
 
 
 class CascadeConfig(Section):
@@ -164,4 +164,4 @@ class Cascade:
 
     def run_sync(self, queries: Sequence[CascadeQuery]) -> tuple[list[CascadeResult], CascadeReport]:
         """Blocking :meth:`run` (on the weak backend's client loop)."""
-        return self.weak._sync(self.run(queries))
+        return self.weak.run_sync(self.run(queries))

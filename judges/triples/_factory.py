@@ -1,39 +1,44 @@
-"""The judge registry's built-in entries, the factory, and judge config files.
+"""The judge contract, the factory, and judge config files.
 
 A judge config section is a slot ``{type: graphjudger.v1 | meta_ranking.v1, backend: <name>, ...}``
 whose ``backend`` names an entry of the same file's ``backends``. The file may hold other
 top-level sections (a build pipeline's); only ``backends``, ``cache`` and the judge section are
-read here.
+read here. Judges are found through :data:`kgjudge._registry.judges` (an entry point can add
+one); whatever a factory returns only has to meet :class:`Judge`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Protocol, runtime_checkable
 
 import yaml
 
-from kgjudge._config import KGJudgeConfig, Slot, parse_config, read_yaml, validate_slot
+from kgjudge._config import KGJudgeConfig, Slot, backend_of, parse_config, read_yaml, validate_slot
 from kgjudge._errors import ConfigError
+from kgjudge._records import Judgement, Triple
 from kgjudge._registry import Registry, judges
 from kgjudge.llm import LLM, llm_from_config
-from kgjudge.judges._graphjudger import GraphJudger, GraphJudgerConfig
-from kgjudge.judges._meta_ranking import MetaRanker, MetaRankingConfig
-
-Judge = Union[GraphJudger, MetaRanker]
-"""What :func:`build_judge` returns: both offer ``await judge(triples, documents)`` and
-``judge_sync(triples, documents)`` returning one Judgement per triple."""
 
 
-@judges.register("graphjudger.v1", config=GraphJudgerConfig)
-def make_graphjudger(config: GraphJudgerConfig, llm: LLM) -> GraphJudger:
-    return GraphJudger(llm, config)
+@runtime_checkable
+class Judge(Protocol):
+    """What ``kgjudge build`` asks of a triple judge: one :class:`~kgjudge.Judgement` per triple,
+    in order, ``label`` True to keep it. ``documents`` maps each triple's ``document_id`` to its
+    text. :class:`GraphJudger` and :class:`MetaRanker` are judges; a judge an entry point adds to
+    :data:`kgjudge._registry.judges` is one too.
 
+    Example:
+        >>> judge: Judge = build_judge({"type": "graphjudger.v1"}, llm)
+        >>> judgements = await judge.judge(triples, {"d1": "Paris is the capital of France."})
+    """
 
-@judges.register("meta_ranking.v1", config=MetaRankingConfig)
-def make_meta_ranking(config: MetaRankingConfig, llm: LLM) -> MetaRanker:
-    return MetaRanker(llm, config)
+    name: str
+
+    async def judge(self, triples: Sequence[Triple], documents: Mapping[str, str]) -> list[Judgement]: ...
+
+    def judge_sync(self, triples: Sequence[Triple], documents: Mapping[str, str]) -> list[Judgement]: ...
 
 
 def build_judge(
@@ -49,7 +54,7 @@ def build_judge(
         >>> judge = build_judge({"type": "graphjudger.v1", "adapter": "judge"}, llm)
         >>> judgements = judge.judge_sync(triples, {"d1": text})
     """
-    return build_registered(judges, slot, llm, file=file, key=key)
+    return build_registered(judges, slot, llm, file=file, key=key)  # type: ignore[no-any-return]
 
 
 def build_registered(
@@ -59,10 +64,7 @@ def build_registered(
     on the client of the slot's ``backend`` when clients are given by name."""
     config = validate_slot(slot, registry, file=file, key=key)
     if isinstance(llm, Mapping):
-        name = config.backend  # type: ignore[attr-defined]
-        if name not in llm:
-            raise ConfigError(f"no backend named '{name}'", file=file, key=f"{key}.backend", choices=list(llm))
-        llm = llm[name]
+        llm = backend_of(llm, config.backend, file=file, key=f"{key}.backend")  # type: ignore[attr-defined]
     return registry.get(config.type).factory(config, llm)
 
 
@@ -81,11 +83,7 @@ def load_judge_file(path: str | Path, section: str = "judge") -> tuple[KGJudgeCo
         raise ConfigError(f"no '{section}' section", file=str(path), key=section)
     base = parse_config({k: raw[k] for k in ("backends", "cache") if k in raw}, file=str(path))
     slot = validate_slot(raw[section], judges, file=str(path), key=section)
-    backend = getattr(slot, "backend", None)
-    if backend not in base.backends:
-        raise ConfigError(
-            f"no backend named '{backend}'", file=str(path), key=f"{section}.backend", choices=list(base.backends)
-        )
+    backend_of(base.backends, slot.backend, file=str(path), key=f"{section}.backend")  # type: ignore[attr-defined]
     return base, slot
 
 

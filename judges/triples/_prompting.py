@@ -10,7 +10,6 @@ reuses it).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,18 +17,12 @@ from kgjudge._prompts import cut_document, render
 from kgjudge._records import ChatMessage
 from kgjudge.llm import LLMRequest
 
-# The extraction prompt is the pipeline's own (kgjudge.stages), so the extractor adapter is
-# trained on exactly what `kgjudge build` asks it.
-from kgjudge.stages import EXTRACT_PROMPT, EXTRACT_SCHEMA, extract_answer, extract_messages  # noqa: F401
-
 JUDGE_PROMPT = "triple_judge.v1"
 META_RANK_PROMPT = "meta_rank.v1"
 YES, NO = "Yes", "No"
 JUDGE_CHOICES = [YES, NO]
 A, B = "A", "B"
 PAIR_CHOICES = [A, B]
-
-
 
 
 def judge_messages(
@@ -77,8 +70,6 @@ def judge_request(
 def judge_answer(label: bool) -> str:
     """The training target of a judge example."""
     return YES if label else NO
-
-
 
 
 def pair_messages(
