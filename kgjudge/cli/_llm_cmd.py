@@ -92,8 +92,19 @@ def llm_command(
 def model_path(
     model: str = typer.Argument("smollm2-135m-instruct", help="packaged name, .gguf file, folder or hub id"),
     gguf_file: Optional[str] = typer.Option(None, help="GGUF file inside a model folder"),
+    adapter: Optional[str] = typer.Option(
+        None, help="print this adapter's folder instead (packaged:<name> or a folder), e.g. for --lora-modules"
+    ),
+    store: bool = typer.Option(False, "--store", help="print the model store folder instead"),
 ) -> None:
-    """Print an HF-format folder for MODEL, dequantising a GGUF once if needed."""
-    from kgjudge.llm import hf_model_dir, resolve_model
+    """Print an HF-format folder for MODEL, converting a GGUF once per machine into the model
+    store ($KGJUDGE_MODEL_DIR, default ~/.cache/kgjudge/models; independent of the response
+    cache's $KGJUDGE_CACHE_DIR)."""
+    from kgjudge.llm import hf_model_dir, model_store_dir, resolve_adapter, resolve_model
 
-    typer.echo(str(hf_model_dir(resolve_model(model, gguf_file))))
+    if store:
+        typer.echo(str(model_store_dir()))
+    elif adapter is not None:
+        typer.echo(str(Path(resolve_adapter(adapter)).resolve()))
+    else:
+        typer.echo(str(hf_model_dir(resolve_model(model, gguf_file))))

@@ -28,6 +28,7 @@ from ._hf import (
 from ._models import (
     DEFAULT_MODEL as DEFAULT_MODEL,
     hf_model_dir as hf_model_dir,
+    model_store_dir as model_store_dir,
     ModelSource as ModelSource,
     resolve_adapter as resolve_adapter,
     resolve_model as resolve_model,

@@ -20,6 +20,7 @@ from kgjudge._cache import ResponseCache, cache_key
 from kgjudge._errors import BackendError, ConfigError, ParseError
 from kgjudge._prompts import render
 from kgjudge._records import ChatMessage
+from kgjudge.llm._constrain import close_json
 from kgjudge.llm._types import Capabilities, ChoiceScores, GenerationResult, LLMRequest, Usage
 
 T = TypeVar("T")
@@ -225,9 +226,10 @@ class LLM:
         """Generate for a batch. Requests with ``json_schema`` get ``parsed`` filled in.
 
         Output is constrained to the schema where the backend supports it; either way it is
-        validated, and an invalid reply gets one repair request. What is still invalid raises
-        :class:`ParseError` (with the raw text), or, with ``return_exceptions=True``, stands as
-        the ParseError in its slot so the rest of the batch is kept.
+        validated. A reply cut by ``max_tokens`` is closed at its last complete element when
+        that validates; any other invalid reply gets one repair request. What is still invalid
+        raises :class:`ParseError` (with the raw text), or, with ``return_exceptions=True``,
+        stands as the ParseError in its slot so the rest of the batch is kept.
         """
         requests = list(requests)
         self._check(requests, "generate")
@@ -239,7 +241,13 @@ class LLM:
             try:
                 results[i] = res.model_copy(update={"parsed": check_json(res.text, req.json_schema)})
             except ValueError as exc:
-                failures[i] = str(exc)
+                closed = close_json(res.text, req.json_schema) if res.finish_reason == "length" else None
+                if closed is not None:
+                    # Cut by max_tokens (a looping reply, typically): its complete elements are
+                    # kept, which costs nothing, where a repair costs a second full reply.
+                    results[i] = res.model_copy(update={"text": closed, "parsed": json.loads(closed)})
+                else:
+                    failures[i] = str(exc)
         if failures:
             self.usage.parse_repairs += len(failures)
             retry = [repair_request(requests[i], results[i].text, err) for i, err in failures.items()]

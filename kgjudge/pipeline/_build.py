@@ -95,12 +95,24 @@ class BuildSummary(BaseModel):
     store_stats: dict[str, Any] = Field(default_factory=dict)
 
 
+# Options added after builds were made, by component type: at their defaults they leave a
+# config's hash as it was, so existing output folders keep opening.
+_LATER_DEFAULTS: dict[str, dict[str, Any]] = {
+    "hf.v1": {"constrain_json": True, "op_dtypes": {}},
+    "graphjudger.v1": {"context": "document"},
+}
+
+
 def _config_hash(config: KGJudgeConfig) -> str:
     """The hash of what shapes a build's output; the ``rag:`` (queries) and ``filter:``
     (instruction data) sections do not."""
     data = yaml.safe_load(dump_config(config))
     data.pop("rag", None)
     data.pop("filter", None)
+    for slot in [*data.get("backends", {}).values(), data.get("judge") or {}]:
+        for key, default in _LATER_DEFAULTS.get(slot.get("type"), {}).items():
+            if slot.get(key) == default:
+                slot.pop(key)
     return hashlib.sha256(yaml.safe_dump(data, sort_keys=False).encode()).hexdigest()[:16]
 
 

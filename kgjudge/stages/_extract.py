@@ -25,13 +25,23 @@ from kgjudge.stages._evidence import evidence_span
 from kgjudge.stages._types import DenoisedChunk, StageFailure
 
 EXTRACT_PROMPT = "triple_extract.v1"
-EXTRACT_SCHEMA: dict[str, Any] = {
-    "type": "array",
-    "items": {"type": "array", "items": {"type": "string"}, "minItems": 3, "maxItems": 3},
-}
-"""The reply: a JSON array of [head, relation, tail] arrays (what :func:`extract_answer` writes).
-An array root works with transformers, vLLM and llama.cpp; OpenAI's strict mode wants an object
-root, and a server that rejects the schema falls back to JSON mode."""
+
+
+def extract_schema(max_triples: int = 50) -> dict[str, Any]:
+    """The reply: a JSON array of at most ``max_triples`` [head, relation, tail] arrays (what
+    :func:`extract_answer` writes). ``maxItems`` bounds a constrained reply, so a looping model
+    closes the array instead of running out of tokens. An array root works with transformers,
+    vLLM and llama.cpp; OpenAI's strict mode wants an object root, and a server that rejects
+    the schema falls back to JSON mode."""
+    return {
+        "type": "array",
+        "items": {"type": "array", "items": {"type": "string"}, "minItems": 3, "maxItems": 3},
+        "maxItems": max_triples,
+    }
+
+
+EXTRACT_SCHEMA: dict[str, Any] = extract_schema()
+"""The extraction reply schema at the default ``max_triples`` (50)."""
 
 
 def extract_messages(
@@ -60,7 +70,10 @@ def extract_request(text: str, entities: Sequence[str], config: ExtractConfig) -
         messages.append(ChatMessage(role="assistant", content=extract_answer(example.triples)))
     messages += extract_messages(text, entities, prompt=config.prompt)
     return LLMRequest(
-        messages=messages, json_schema=EXTRACT_SCHEMA, max_tokens=config.max_tokens, adapter=config.adapter
+        messages=messages,
+        json_schema=extract_schema(config.max_triples),
+        max_tokens=config.max_tokens,
+        adapter=config.adapter,
     )
 
 

