@@ -15,7 +15,15 @@ import random
 from pathlib import Path
 from typing import Any
 
-from kgjudge.judges import GoldCorpus, GoldDocument, JudgeExample, build_judge_examples, dev_documents, load_text_graph_pair
+from kgjudge.judges import (
+    GoldCorpus,
+    GoldDocument,
+    JudgeExample,
+    build_judge_examples,
+    dev_documents,
+    dev_part,
+    load_text_graph_pair,
+)
 
 DATA = Path(os.environ.get("KGJUDGE_DEV_DATA") or Path(__file__).resolve().parents[1].parent / "shared" / "data")
 REBEL_SUB = DATA / "rebel_sub"
@@ -55,6 +63,20 @@ def dev_sample(n: int | None, *, part: str | None = "eval", corpora: tuple[str, 
     if n is None or n >= len(docs):
         return docs
     return [docs[i] for i in sorted(random.Random(seed).sample(range(len(docs)), n))]
+
+
+def training_relations(corpora: tuple[str, ...] | None = None) -> list[str]:
+    """The relations of the gold triples of every training document (outside the dev split) of
+    ``corpora`` (default: those present), most frequent first: an ontology for
+    ``pipeline.extract.relations`` that no dev document contributed to."""
+    counts: dict[str, int] = {}
+    for name in corpora or available_corpora():
+        for doc in load_corpus(name):
+            if dev_part(doc.id) is None:
+                for _, relation, _ in doc.triples:
+                    key = " ".join(relation.split())
+                    counts[key] = counts.get(key, 0) + 1
+    return sorted(counts, key=lambda r: (-counts[r], r))
 
 
 def balanced(items: list[Any], n: int, seed: int) -> list[Any]:

@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _data import dev_sample
+from _data import dev_sample, training_relations
 from _quality import run_build, score_build
 
 import yaml
@@ -46,8 +46,11 @@ def parse_variant(text: str) -> tuple[str, str, str]:
     return name, adapter, model or DEFAULT_MODEL
 
 
-def variant_config(base: Any, model: str, adapters: dict[str, str], *, judge: bool, denoise: bool | None) -> Any:
+def variant_config(base: Any, model: str, adapters: dict[str, str], *, judge: bool, denoise: bool | None,
+                   relations: list[str] | None = None) -> Any:
     data = yaml.safe_load(dump_config(base))
+    if relations is not None:
+        data["pipeline"]["extract"]["relations"] = relations
     data["backends"] = {"default": {"type": "hf.v1", "model": model, "threads": 1, "adapters": adapters,
                                     "batch_size": base.backends["default"].batch_size}}
     data["cache"] = {"enabled": False}
@@ -73,6 +76,8 @@ def main() -> None:
     parser.add_argument("--threshold", type=float, help="judge threshold (default: the config's)")
     parser.add_argument("--no-judge", action="store_true")
     parser.add_argument("--denoise", choices=["on", "off"], help="override pipeline.denoise.enabled")
+    parser.add_argument("--relations", choices=["train"],
+                        help="train: pipeline.extract.relations = the relations of the training documents' gold triples")
     parser.add_argument("--keep", type=Path, help="keep the build folders here")
     parser.add_argument("--reuse", action="store_true",
                         help="score a finished build folder under --keep instead of building it again")
@@ -85,12 +90,14 @@ def main() -> None:
     if args.threshold is not None and base.judge is not None:
         base = base.model_copy(update={"judge": base.judge.model_copy(update={"threshold": args.threshold})})
     docs = dev_sample(args.documents)
+    relations = training_relations() if args.relations == "train" else None
     result: dict[str, Any] = {
         "benchmark": "extractor_quality", "config": str(args.config), "documents": len(docs),
         "data": "dev split, eval part (eval/_data.py dev_sample, seed 0)",
         "document_ids": [d.id for d in docs], "judge": None if args.no_judge else judge_adapter,
         "threshold": None if args.no_judge or base.judge is None else base.judge.threshold,
         "denoise": args.denoise or ("on" if base.pipeline.denoise.enabled else "off"),
+        "relations": None if relations is None else {"source": args.relations, "count": len(relations)},
         "machine": {"cores": os.cpu_count(), "load_start": os.getloadavg()[0], "python": platform.python_version()},
         "variants": {},
     }
@@ -101,7 +108,7 @@ def main() -> None:
         if judge_adapter and not args.no_judge:
             adapters["judge"] = judge_adapter
         config = variant_config(base, model, adapters, judge=not args.no_judge,
-                                denoise=None if args.denoise is None else args.denoise == "on")
+                                denoise=None if args.denoise is None else args.denoise == "on", relations=relations)
         out = work / name
         load_seconds = None
         if not (args.reuse and finished(out)):

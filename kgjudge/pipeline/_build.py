@@ -113,6 +113,9 @@ def _config_hash(config: KGJudgeConfig) -> str:
         for key, default in _LATER_DEFAULTS.get(slot.get("type"), {}).items():
             if slot.get(key) == default:
                 slot.pop(key)
+    extract = data.get("pipeline", {}).get("extract", {})
+    if "relations" in extract and extract["relations"] is None:
+        extract.pop("relations")
     return hashlib.sha256(yaml.safe_dump(data, sort_keys=False).encode()).hexdigest()[:16]
 
 
