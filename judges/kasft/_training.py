@@ -122,6 +122,11 @@ class OptimConfig(Section):
 
     max_steps: int = Field(default=200, ge=1)
     batch_size: int = Field(default=4, ge=1, description="examples per step (document groups with group_by_document)")
+    eval_batch_size: int | None = Field(
+        default=None, ge=1,
+        description="examples per dev-loss batch (default: batch_size); the dev loss is the mean of "
+        "the batches' token means, so dev losses compare across runs only at one eval_batch_size",
+    )
     grad_accum: int = Field(default=1, ge=1)
     learning_rate: float = Field(default=3e-4, gt=0)
     warmup_steps: int = Field(default=10, ge=0)
@@ -432,7 +437,7 @@ def _run_fingerprint(config: TrainConfig, data: str) -> str:
     that do not change the training trajectory (logging, evaluation and checkpoint intervals,
     the dev metrics after training, and max_steps under a constant learning rate)."""
     dump = config.model_dump(mode="json")
-    ignored = {"logging_steps", "eval_steps", "save_steps", "dev_judge_examples", "dev_extract_examples"}
+    ignored = {"logging_steps", "eval_steps", "eval_batch_size", "save_steps", "dev_judge_examples", "dev_extract_examples"}
     if config.training.lr_scheduler == "constant_with_warmup":
         ignored.add("max_steps")
     dump["training"] = {k: v for k, v in dump["training"].items() if k not in ignored}
@@ -579,7 +584,7 @@ def train(
         output_dir=str(out / ".trainer"),
         max_steps=opt.max_steps,
         per_device_train_batch_size=1 if opt.group_by_document else opt.batch_size,
-        per_device_eval_batch_size=1 if opt.group_by_document else opt.batch_size,
+        per_device_eval_batch_size=1 if opt.group_by_document else opt.eval_batch_size or opt.batch_size,
         gradient_accumulation_steps=opt.grad_accum * (opt.batch_size if opt.group_by_document else 1),
         prediction_loss_only=True,
         learning_rate=opt.learning_rate,

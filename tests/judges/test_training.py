@@ -266,7 +266,7 @@ def test_what_a_checkpoint_must_agree_with_to_be_resumed(tmp_path: Path, tiny_ll
         return _run_fingerprint(config.model_copy(update={"training": config.training.model_copy(update=training)}), "d")
 
     base = _run_fingerprint(config, "d")
-    assert changed(eval_steps=5, save_steps=7, logging_steps=3) == base  # intervals do not change the run
+    assert changed(eval_steps=5, save_steps=7, logging_steps=3, eval_batch_size=2) == base  # nor does evaluation
     assert changed(max_steps=99) != base and changed(learning_rate=0.5) != base and _run_fingerprint(config, "e") != base
     constant = config.model_copy(update={"training": config.training.model_copy(update={"lr_scheduler": "constant_with_warmup"})})
     longer = constant.model_copy(update={"training": constant.training.model_copy(update={"max_steps": 99})})
