@@ -121,3 +121,23 @@ def test_training_builds_cover_training_documents_only(tiny_llama_dir: Path, tin
     ids = [json.loads(line)["id"] for line in (out / "documents.jsonl").read_text().splitlines()]
     assert "3 training documents" in stdout and len(ids) == 3
     assert all(i.startswith("rebel_sub/val:") and dev_part(i) is None for i in ids)
+
+
+def test_bench_embedded_compares_old_and_new_on_dev_documents(tiny_llama_dir: Path, tiny_adapter: Path, dev_data: Path,
+                                                              tmp_path: Path) -> None:
+    pytest.importorskip("spacy")
+    out = tmp_path / "bench.json"
+    stdout = run_env([sys.executable, "eval/bench_embedded.py", "--quick", "--documents", "3", "--model",
+                      str(tiny_llama_dir), "--adapter", str(tiny_adapter), "--out", str(out)],
+                     KGJUDGE_DEV_DATA=str(dev_data))
+    report = json.loads(out.read_text())
+    assert set(report["variants"]) == {"old", "new"} and report["documents"] == 3
+    old, new = report["variants"]["old"], report["variants"]["new"]
+    assert old["judge"]["context"] == "document" and new["judge"]["context"] == "chunk"
+    for entry in (old, new):
+        assert entry["documents_per_minute"] > 0 and entry["chunks"] >= 3 and entry["unusable_replies"] >= 0
+        assert {"extract", "judge", "other"} <= set(entry["stage_seconds"])
+        assert set(entry["after_judge"]["exact"]) == {"precision", "recall", "f1"} and "g_bleu" in entry["before_judge"]
+    assert set(report["goals"]) == {"documents_per_minute", "unusable_extraction_replies", "exact_f1_after_judge"}
+    assert all(set(g) == {"value", "goal", "met"} for g in report["goals"].values())
+    assert len(report["machine"]["load_start"]) == 3 and "goal exact_f1_after_judge" in stdout
