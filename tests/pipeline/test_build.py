@@ -320,12 +320,33 @@ def test_extractor_and_judge_share_one_loaded_backend(tmp_path: Path, monkeypatc
     assert runner.judge_llm.backend is runner.client(config.pipeline.extract.backend).backend
 
 
+# The default config as published with smollm2-extractor.v1 (its adapters and judge settings):
+# builds made with it must keep opening as the code gains options.
+DEMO_CONFIG_V1 = """
+backends:
+  default:
+    type: hf.v1
+    model: smollm2-135m-instruct
+    batch_size: 8
+    adapters: {extractor: "packaged:smollm2-extractor.v1", judge: "packaged:smollm2-judge.v1"}
+cache: {enabled: true}
+pipeline:
+  batch_size: 8
+  input: {on_bad_input: skip}
+  chunking: {max_tokens: 160, overlap_tokens: 32}
+  denoise: {enabled: false}
+  extract: {adapter: extractor, max_triples: 50, max_tokens: 160}
+judge: {type: graphjudger.v1, backend: default, adapter: judge, max_document_chars: 600, threshold: 0.595123}
+rag: {answer_style: select}
+"""
+
+
 def test_new_backend_options_at_their_defaults_keep_an_existing_builds_config_hash() -> None:
-    from kgjudge import load_config
     from kgjudge.pipeline._build import _config_hash
 
-    default = load_config(str(Path(__file__).resolve().parents[2] / "configs" / "pipelines" / "default.yaml"))
-    # The demo config's hash before hf.v1 gained constrain_json and op_dtypes: out/demo reopens.
+    default = parse_config(yaml.safe_load(DEMO_CONFIG_V1))
+    # The demo config's hash before hf.v1 gained constrain_json and op_dtypes (and the judge its
+    # context, the extract stage its relations): out/demo reopens.
     assert _config_hash(default) == "063adf3f2e70ab66"
     changed = default.model_copy(deep=True)
     changed.backends["default"] = changed.backends["default"].model_copy(update={"constrain_json": False})
