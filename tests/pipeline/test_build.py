@@ -159,6 +159,11 @@ def test_cli_build_prints_a_summary(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "10 triples, 3 entities, 2 relations from 5 documents" in result.output
     assert "rejected inputs: 1" in result.output
+    # a few facts with the sentence each rests on, from different documents
+    examples = result.output.split("example facts:\n")[1].splitlines()[:6]
+    assert examples[0].startswith("  Marie Curie | born in | Warsaw") and "(doc0)" in examples[0]
+    assert examples[1] == '    "Marie Curie was born in Warsaw."'
+    assert len([line for line in examples if line.startswith("  Marie")]) == 3
     bad = CliRunner().invoke(app, ["build", str(tmp_path / "missing.txt"), "--out", str(tmp_path / "o2")])
     assert bad.exit_code == 2 and "no such file or folder" in bad.output
 
