@@ -114,3 +114,8 @@ class FolderBusyError(KGJudgeError):
         self.pid = pid
         self.command = command
         super().__init__(message)
+
+
+class KGJudgeWarning(UserWarning):
+    """A warning of kgjudge's own (an unreadable cache file ignored, say): the command line shows
+    these, one line each, while it silences the warnings of the libraries underneath."""

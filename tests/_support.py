@@ -19,3 +19,20 @@ def missing(reason: str) -> None:
     if os.environ.get("KGJUDGE_STRICT") == "1":
         pytest.fail(f"required component missing: {reason}")
     pytest.skip(reason)
+
+
+def record_requests_done(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int, int, int]]:
+    """Every report of answered model requests to the progress hook, as (n, calls, cached,
+    tokens), in order (the hook still runs)."""
+    from kgjudge import _progress
+
+    events: list[tuple[int, int, int, int]] = []
+    real = _progress.requests_done
+
+    def spy(n: int, *, calls: int = 0, cached: int = 0, tokens: int = 0) -> None:
+        if n:
+            events.append((n, calls, cached, tokens))
+        real(n, calls=calls, cached=cached, tokens=tokens)
+
+    monkeypatch.setattr(_progress, "requests_done", spy)
+    return events

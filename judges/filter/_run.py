@@ -36,7 +36,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sys
 import time
 from collections import Counter, defaultdict
 from collections.abc import Hashable, Iterable, Sequence
@@ -44,13 +43,13 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
-from tqdm import tqdm
 
 from kgjudge._config import KGJudgeConfig, load_filter_config
 from kgjudge._errors import KGJudgeError
 from kgjudge._filter_config import FilterConfig
 from kgjudge._extras import require
 from kgjudge._jsonl import iter_jsonl, write_jsonl
+from kgjudge._progress import Progress
 from kgjudge._records import FilterDecision, InstructionExample, Judgement
 from kgjudge._run_folder import ResumableRun, RunFolder
 from kgjudge.llm import LLM, LLMBackend, Usage, build_backend, build_cache
@@ -112,7 +111,7 @@ class Filter(ResumableRun):
         config: the :class:`FilterConfig`.
         out: the output folder (resumed when it holds an unfinished run of the same inputs and config).
         restart: discard what ``out`` holds.
-        progress: show a progress bar on stderr.
+        progress: show progress on stderr when it is a terminal (examples, and the model requests).
         backends: already-built backends by name, used instead of building the config's.
         embedder: the embedding model of the ``select`` step (default: its configured model).
 
@@ -295,7 +294,7 @@ class Filter(ResumableRun):
         decisions = self._decisions()
         thresholds: dict[int, float] = {}
         added: dict[int, int] = {}
-        bar = tqdm(total=0, unit="ex", desc="filter", file=sys.stderr, disable=not self.progress)
+        bar = Progress("filter", "examples", 0, enabled=self.progress).start()
         try:
             candidates = [e.id for e in loaded.examples]
             for r in range(self.config.rounds):
@@ -305,8 +304,8 @@ class Filter(ResumableRun):
                 else:
                     thresholds[r], added[r] = self.config.combine.threshold, 0
                 todo = [i for i in candidates if (r, i) not in done]
-                bar.total += len(candidates)
-                bar.update(len(candidates) - len(todo))
+                bar.add_total(len(candidates))
+                bar.advance(len(candidates) - len(todo))
                 if todo:
                     self.judges()
                     self._apply_refs()
@@ -318,7 +317,7 @@ class Filter(ResumableRun):
                     self._commit(made, r, spent, self.usage().since(before))
                     seconds[r] += spent
                     decisions[r].update({d.example_id: d for d in made})
-                    bar.update(len(batch))
+                    bar.advance(len(batch))
             last = self.config.rounds - 1
             final = {i: decisions[last][i] for i in candidates}
             if self.config.select is not None:

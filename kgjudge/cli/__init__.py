@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import typer
 
 from kgjudge import __version__
@@ -30,8 +28,6 @@ def version() -> None:
 
 def main() -> None:
     """Entry point of the ``kgjudge`` script."""
-    # Model-loading progress bars would drown the command's own output.
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     app()
 
 

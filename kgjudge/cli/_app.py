@@ -12,6 +12,7 @@ import typer
 
 from kgjudge._config import KGJudgeConfig, default_config, load_config
 from kgjudge._errors import KGJudgeError
+from kgjudge.cli._output import command_output, settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -24,6 +25,15 @@ app = typer.Typer(
 )
 
 
+@app.callback()
+def options(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="show what the libraries underneath print, "
+                                 "for any command (the long ones also take --verbose after their name)"),
+) -> None:
+    """Documents to knowledge graphs with LLMs, and LLM judges that keep only what is true."""
+    settings.verbose = verbose
+
+
 def fail(message: str, code: int = 2) -> None:
     """Print ``error: message`` to stderr and exit with ``code``."""
     typer.echo(f"error: {message}", err=True)
@@ -31,12 +41,18 @@ def fail(message: str, code: int = 2) -> None:
 
 
 def handles_errors(fn: F) -> F:
-    """Turn kgjudge errors into one clear line on stderr and exit status 2 (no traceback)."""
+    """Turn kgjudge errors into one clear line on stderr and exit status 2 (no traceback), and
+    run the command with its output settings: the libraries underneath quiet unless the command
+    was given ``verbose`` (:data:`~kgjudge.cli._output.VerboseOption`, or ``kgjudge --verbose``
+    before the command), progress bars unless ``progress`` is False
+    (:data:`~kgjudge.cli._output.ProgressOption`)."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return fn(*args, **kwargs)
+            verbose = kwargs.get("verbose", False) or settings.verbose
+            with command_output(progress=kwargs.get("progress", True), verbose=verbose):
+                return fn(*args, **kwargs)
         except KGJudgeError as exc:
             fail(str(exc))
         except KeyboardInterrupt:

@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from kgjudge.cli._app import app, get_config, handles_errors
+from kgjudge.cli._output import ProgressOption, VerboseOption
 
 
 def format_summary(summary: object) -> str:
@@ -41,6 +42,28 @@ def format_summary(summary: object) -> str:
     return "\n".join(lines)
 
 
+def example_facts(out: Path, n: int = 3, width: int = 160) -> str:
+    """Up to ``n`` kept triples of the build in ``out``, each with the evidence it rests on: the
+    judge's most confident first, one per document while documents last."""
+    from kgjudge._build_folder import BuildFolder
+
+    folder = BuildFolder(out)
+    triples = [t for t in folder.triples() if t.evidence is not None]
+    scores = {j.target_id: j.score for j in folder.judgements()}
+    triples.sort(key=lambda t: -scores.get(t.id, 0.0))
+    seen: set[str | None] = set()
+    firsts = [t for t in triples if not (t.document_id in seen or seen.add(t.document_id))]  # type: ignore[func-returns-value]
+    chosen = (firsts + [t for t in triples if t not in firsts])[:n]
+    lines = []
+    for t in chosen:
+        score = f", judge {scores[t.id]:.2f}" if t.id in scores else ""
+        evidence = " ".join(t.evidence.text.split())  # type: ignore[union-attr]
+        if len(evidence) > width:
+            evidence = evidence[: width - 3] + "..."
+        lines += [f"  {t.head} | {t.relation} | {t.tail}   ({t.document_id}{score})", f'    "{evidence}"']
+    return "example facts:\n" + "\n".join(lines) if lines else ""
+
+
 @app.command("build")
 @handles_errors
 def build_command(
@@ -53,7 +76,8 @@ def build_command(
     workers: int = typer.Option(2, min=1, help="Ray workers"),
     restart: bool = typer.Option(False, "--restart", help="discard what --out holds and start again"),
     sync: bool = typer.Option(False, "--sync", help="also remove the documents of --out that the inputs no longer hold"),
-    progress: bool = typer.Option(True, "--progress/--no-progress"),
+    progress: bool = ProgressOption,
+    verbose: bool = VerboseOption,
 ) -> None:
     """Turn documents into triples with provenance: chunk, denoise, extract (resumable, cached).
 
@@ -74,3 +98,6 @@ def build_command(
         chosen = get_config(config)
     summary = build(inputs, chosen, out, engine=engine, workers=workers, restart=restart, sync=sync, progress=progress)
     typer.echo(format_summary(summary))
+    examples = example_facts(out)
+    if examples:
+        typer.echo(examples)

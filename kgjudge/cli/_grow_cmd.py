@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from kgjudge.cli._app import app, handles_errors
+from kgjudge.cli._output import ProgressOption, VerboseOption
 
 
 @app.command("remove")
@@ -15,6 +16,7 @@ from kgjudge.cli._app import app, handles_errors
 def remove_command(
     out: Path = typer.Argument(..., help="a kgjudge build output folder"),
     document_ids: list[str] = typer.Argument(..., help="ids of the documents to remove"),
+    verbose: bool = VerboseOption,
 ) -> None:
     """Remove documents from a build, in its files and its store.
 
@@ -34,7 +36,8 @@ def rejudge_command(
     out: Path = typer.Argument(..., help="a kgjudge build output folder"),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="config file whose judge: section (and the "
                                           "backend it names) replaces the build's judge; the build's own if omitted"),
-    progress: bool = typer.Option(True, "--progress/--no-progress"),
+    progress: bool = ProgressOption,
+    verbose: bool = VerboseOption,
 ) -> None:
     """Judge a build's triples again (a new adapter, threshold or judge) without extracting.
 

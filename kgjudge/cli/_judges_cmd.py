@@ -12,6 +12,7 @@ import typer
 from kgjudge._errors import ConfigError, InputError
 from kgjudge.cli._app import app, handles_errors
 from kgjudge.cli._llm_cmd import model_app
+from kgjudge.cli._output import ProgressOption, VerboseOption
 
 train_app = typer.Typer(help="Build KASFT data and fine-tune LoRA adapters.", no_args_is_help=True)
 judge_app = typer.Typer(help="Judge triples and calibrate judge thresholds.", no_args_is_help=True)
@@ -21,27 +22,33 @@ app.add_typer(judge_app, name="judge")
 ConfigOpt = typer.Option(..., "--config", "-c", help="YAML config file")
 
 
-def _train(task: str, config: Path) -> None:
+RestartOpt = typer.Option(False, "--restart", help="discard the checkpoints of an earlier run instead of resuming it")
+
+
+def _train(task: str, config: Path, restart: bool) -> None:
+    from kgjudge._progress import write
     from kgjudge.judges import load_train_config, train
 
     cfg = load_train_config(config)
-    meta = train(task, cfg, config_text=config.read_text(encoding="utf-8"), log=lambda m: typer.echo(m, err=True))
+    meta = train(task, cfg, config_text=config.read_text(encoding="utf-8"), log=write, restart=restart)
     typer.echo(json.dumps({"adapter": cfg.output, "steps": meta.training["steps"],
                            "seconds": meta.training["seconds"], "metrics": meta.metrics}, indent=2))
 
 
 @train_app.command("judge")
 @handles_errors
-def train_judge(config: Path = ConfigOpt) -> None:
-    """Fine-tune a GraphJudger LoRA adapter (Yes/No on document + triple)."""
-    _train("judge", config)
+def train_judge(config: Path = ConfigOpt, restart: bool = RestartOpt, progress: bool = ProgressOption,
+                verbose: bool = VerboseOption) -> None:
+    """Fine-tune a GraphJudger LoRA adapter (Yes/No on document + triple); resumes an interrupted run."""
+    _train("judge", config, restart)
 
 
 @train_app.command("extractor")
 @handles_errors
-def train_extractor(config: Path = ConfigOpt) -> None:
-    """Fine-tune an extractor LoRA adapter (text -> triples JSON)."""
-    _train("extractor", config)
+def train_extractor(config: Path = ConfigOpt, restart: bool = RestartOpt, progress: bool = ProgressOption,
+                verbose: bool = VerboseOption) -> None:
+    """Fine-tune an extractor LoRA adapter (text -> triples JSON); resumes an interrupted run."""
+    _train("extractor", config, restart)
 
 
 @train_app.command("data")
@@ -74,11 +81,14 @@ def judge_calibrate(
     section: str = typer.Option("judge", help="the judge section of the config"),
     limit: Optional[int] = typer.Option(None, min=1, help="use a seeded sample of this many labelled examples"),
     dry_run: bool = typer.Option(False, "--dry-run", help="print the threshold without writing it"),
+    progress: bool = ProgressOption,
+    verbose: bool = VerboseOption,
 ) -> None:
     """Choose the judge's threshold on labelled data and write it to the config."""
     import random
 
     from kgjudge._jsonl import read_jsonl
+    from kgjudge._progress import Progress
     from kgjudge.judges import GraphJudger, JudgeExample, QAPair, calibrate_threshold, judge_from_file, write_threshold
     from kgjudge.judges.triples._meta_ranking import LabelledPair
 
@@ -92,13 +102,17 @@ def judge_calibrate(
         if not examples:
             raise InputError(f"no labelled examples of split '{split}'", file=str(data))
         labels = [e.label for e in examples]
-        scores = judge.score_examples_sync(examples)
+        with Progress("calibrate", "examples", len(examples)) as bar:
+            scores = judge.score_examples_sync(examples)
+            bar.advance(len(examples))
     else:
         pairs = [QAPair.model_validate(p.model_dump()) for p in read_jsonl(data, LabelledPair)]
         if limit and len(pairs) > limit:
             pairs = [pairs[i] for i in sorted(random.Random(0).sample(range(len(pairs)), limit))]
         labels = [bool(p.correct) for p in pairs]
-        scores = [j.score for j in judge.rank_sync(pairs)]
+        with Progress("calibrate", "pairs", len(pairs)) as bar:
+            scores = [j.score for j in judge.rank_sync(pairs)]
+            bar.advance(len(pairs))
     result = calibrate_threshold(labels, scores, objective=objective, target_precision=target_precision)  # type: ignore[arg-type]
     calibration = {**result.model_dump(), "data": str(data), "split": split or None, "limit": limit}
     if not dry_run:
@@ -114,16 +128,21 @@ def judge_triples(
     documents: Path = typer.Option(..., "--documents", help="JSONL of Document records ({id, text})"),
     out: Path = typer.Option(..., "--out", "-o", help="JSONL of Judgement records"),
     section: str = typer.Option("judge", help="the judge section of the config"),
+    progress: bool = ProgressOption,
+    verbose: bool = VerboseOption,
 ) -> None:
     """Judge triples against their documents; writes one Judgement per triple."""
     from kgjudge._jsonl import read_jsonl, write_jsonl
+    from kgjudge._progress import Progress
     from kgjudge._records import Document, Triple
     from kgjudge.judges import judge_from_file
 
     items = read_jsonl(triples, Triple)
     docs = {d.id: d.text for d in read_jsonl(documents, Document)}
     judge = judge_from_file(config, section)
-    judgements = judge.judge_sync(items, docs)  # type: ignore[arg-type]
+    with Progress("judge", "triples", len(items)) as bar:
+        judgements = judge.judge_sync(items, docs)  # type: ignore[arg-type]
+        bar.advance(len(items))
     write_jsonl(out, judgements)
     kept = sum(j.label for j in judgements)
     typer.echo(json.dumps({"triples": len(judgements), "kept": kept, "rejected": len(judgements) - kept,
@@ -137,6 +156,8 @@ def cascade_command(
     queries: Path = typer.Option(..., "--queries", "-q", help="JSONL of {id, query, answers?}"),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="JSONL of per-query results"),
     report: Optional[Path] = typer.Option(None, "--report", help="JSON file for the totals"),
+    progress: bool = ProgressOption,
+    verbose: bool = VerboseOption,
 ) -> None:
     """Answer with the weak backend, judge with Meta Ranking, re-answer rejected queries with the
     strong backend; prints tokens per backend and accuracy against the queries' answers."""
@@ -145,6 +166,7 @@ def cascade_command(
 
     from kgjudge._config import backend_of, parse_config, validation_error
     from kgjudge._jsonl import read_jsonl, write_jsonl
+    from kgjudge._progress import Progress
     from kgjudge.judges import Cascade, CascadeConfig, CascadeQuery, MetaRanker, build_judge
     from kgjudge.llm import llm_from_config
 
@@ -166,7 +188,9 @@ def cascade_command(
     if not isinstance(ranker, MetaRanker):
         raise ConfigError("the cascade judge must be a meta_ranking judge", file=str(config), key="cascade.judge.type")
     items = read_jsonl(queries, CascadeQuery)
-    results, totals = Cascade(clients[cfg.weak], clients[cfg.strong], ranker, cfg).run_sync(items)  # type: ignore[arg-type]
+    with Progress("cascade", "queries", len(items)) as bar:
+        results, totals = Cascade(clients[cfg.weak], clients[cfg.strong], ranker, cfg).run_sync(items)  # type: ignore[arg-type]
+        bar.advance(len(items))
     if out:
         write_jsonl(out, results)
     if report:

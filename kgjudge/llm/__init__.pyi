@@ -8,6 +8,8 @@ from ._base import (
     extract_json as extract_json,
     LLM as LLM,
     LLMBackend as LLMBackend,
+    report_finished as report_finished,
+    reporting as reporting,
     run_sync as run_sync,
 )
 from ._build import (
@@ -28,6 +30,7 @@ from ._hf import (
 from ._models import (
     DEFAULT_MODEL as DEFAULT_MODEL,
     hf_model_dir as hf_model_dir,
+    model_store_dir as model_store_dir,
     ModelSource as ModelSource,
     resolve_adapter as resolve_adapter,
     resolve_model as resolve_model,

@@ -7,11 +7,15 @@ from ._bertscore import (
     resolve_model_dir as resolve_model_dir,
 )
 from ._evaluate import (
+    BuildEvalReport as BuildEvalReport,
     COMPAT_MODES as COMPAT_MODES,
+    evaluate_build as evaluate_build,
     evaluate_graphs as evaluate_graphs,
     evaluate_pairs as evaluate_pairs,
     GraphEvalReport as GraphEvalReport,
     GraphScore as GraphScore,
+    judge_effect as judge_effect,
+    write_build_report as write_build_report,
     write_graph_report as write_graph_report,
 )
 from ._graph import (
@@ -25,9 +29,13 @@ from ._graph import (
     triple_counts as triple_counts,
 )
 from ._io import (
+    BuildGraphs as BuildGraphs,
+    check_readable as check_readable,
     Graph as Graph,
     GraphPair as GraphPair,
+    MAX_UNREADABLE_SHARE as MAX_UNREADABLE_SHARE,
     pair_graphs as pair_graphs,
+    read_build as read_build,
     read_graphs as read_graphs,
 )
 from ._judge import (

@@ -42,7 +42,6 @@ from collections.abc import Iterator, Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
-from tqdm import tqdm
 
 from kgjudge._build_folder import GOLD, REJECTS, BuildFolder
 from kgjudge._config import KGJudgeConfig, config_to_dict
@@ -50,6 +49,7 @@ from kgjudge._errors import ConfigError, InputError
 from kgjudge._extras import require
 from kgjudge._inputs import LoadedInputs, load_documents
 from kgjudge._jsonl import write_jsonl
+from kgjudge._progress import Progress
 from kgjudge._records import Document, Triple
 from kgjudge.llm import Usage
 from kgjudge.pipeline._batch import BatchResult, StageRunner
@@ -110,7 +110,8 @@ class Build(FolderRun):
             with its own backend; outputs are identical).
         workers: Ray workers.
         restart: discard what ``out`` holds instead of resuming or growing it.
-        progress: show a progress bar on stderr.
+        progress: show progress on stderr when it is a terminal (documents, and the model
+            requests of the batch in flight).
         backends: already-built backends to use instead of building the config's (local engine
             only; for embedding kgjudge in a program that holds its models, and for tests).
 
@@ -246,9 +247,7 @@ class Build(FolderRun):
         self._run_no = run
         batches = list(_batches(todo, self.config.pipeline.batch_size))
         this_run = Usage()
-        bar = None
-        if self.progress:
-            bar = tqdm(total=len(loaded.documents), initial=unchanged, unit="doc", desc="build", file=sys.stderr)
+        bar = Progress("build", "documents", len(loaded.documents), initial=unchanged, enabled=self.progress).start()
         try:
             if self.engine == "ray":
                 for result in self._ray(batches):
@@ -256,8 +255,7 @@ class Build(FolderRun):
             else:
                 asyncio.run(self._run_local(batches, this_run, bar))
         finally:
-            if bar is not None:
-                bar.close()
+            bar.close()
         summary = self._summarise(loaded, len(batches), this_run, time.perf_counter() - started)
         summary = summary.model_copy(update={
             "added": len(added), "changed": len(changed), "removed": len(removed), "unchanged": unchanged,
@@ -300,13 +298,7 @@ class Build(FolderRun):
             self.ledger.usage.setdefault(stage, Usage()).add(usage)
             self.ledger.runs.setdefault(self._run_no, {}).setdefault(stage, Usage()).add(usage)
             this_run.add(usage)
-        if bar is not None:
-            bar.update(len(result.document_ids))
-            bar.set_postfix(
-                tokens=this_run.prompt_tokens + this_run.completion_tokens,
-                cache=f"{this_run.cache_hits}/{this_run.requests}",
-                calls=this_run.model_calls,
-            )
+        bar.advance(len(result.document_ids))
 
     def _summarise(self, loaded: LoadedInputs, batches: int, this_run: Usage, wall: float) -> BuildSummary:
         return BuildSummary(

@@ -18,18 +18,17 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sys
 import time
 from collections.abc import Hashable, Sequence
 from typing import Any
 
 from pydantic import BaseModel
-from tqdm import tqdm
 
 from kgjudge._build_folder import REJUDGE
 from kgjudge._config import KGJudgeConfig, backend_of, config_to_dict, parse_config, read_yaml
 from kgjudge._errors import ConfigError
 from kgjudge._jsonl import write_jsonl
+from kgjudge._progress import Progress
 from kgjudge._records import Judgement, Triple
 from kgjudge.judges import build_judge, load_judge_file
 from kgjudge.llm import LLM, LLMBackend, Usage, build_backend, build_cache
@@ -224,7 +223,7 @@ class Rejudge(FolderRun):
         wanted = set(documents)
         texts = {r["id"]: r["text"] for r in self.folder.rows(self.folder.file("documents")) if r.get("id") in wanted}
         size = self.new.pipeline.batch_size
-        bar = tqdm(total=len(documents), unit="doc", desc="rejudge", file=sys.stderr, disable=not self.progress)
+        bar = Progress("rejudge", "documents", len(documents), enabled=self.progress).start()
         try:
             for start in range(0, len(documents), size):
                 docs = documents[start : start + size]
@@ -233,7 +232,7 @@ class Rejudge(FolderRun):
                 judged = [JudgedTriple(document_id=t.document_id or "", triple=t, judgement=j)
                           for t, j in zip(triples, judgements)]
                 write_jsonl(self.folder.out / REJUDGE, [{"documents": docs, "judged": [j.model_dump(mode="json") for j in judged]}], append=True)
-                bar.update(len(docs))
+                bar.advance(len(docs))
         finally:
             bar.close()
             llm.close()

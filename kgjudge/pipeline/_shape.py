@@ -21,12 +21,28 @@ from kgjudge._prompts import prompt_fields
 from kgjudge.pipeline._batch import stage_sections
 
 
+# Options added after builds were made, by component type: at their defaults they leave a
+# config's hash as it was, so existing output folders keep opening.
+_LATER_DEFAULTS: dict[str, dict[str, Any]] = {
+    "hf.v1": {"constrain_json": True, "op_dtypes": {}},
+    "graphjudger.v1": {"context": "document"},
+}
+
+
 def config_hash(config: KGJudgeConfig) -> str:
     """The hash of a build's config as earlier versions recorded it: everything but the
-    ``rag:`` (queries) and ``filter:`` (instruction data) sections."""
+    ``rag:`` (queries) and ``filter:`` (instruction data) sections, and options added later
+    left out at their defaults."""
     data = yaml.safe_load(dump_config(config))
     data.pop("rag", None)
     data.pop("filter", None)
+    for slot in [*data.get("backends", {}).values(), data.get("judge") or {}]:
+        for key, default in _LATER_DEFAULTS.get(slot.get("type"), {}).items():
+            if slot.get(key) == default:
+                slot.pop(key)
+    extract = data.get("pipeline", {}).get("extract", {})
+    if "relations" in extract and extract["relations"] is None:
+        extract.pop("relations")
     return hashlib.sha256(yaml.safe_dump(data, sort_keys=False).encode()).hexdigest()[:16]
 
 

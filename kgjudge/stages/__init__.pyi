@@ -8,6 +8,7 @@ from ._denoise import (
     denoise as denoise,
     entity_request as entity_request,
     ENTITY_SCHEMA as ENTITY_SCHEMA,
+    entity_schema as entity_schema,
     parse_entities as parse_entities,
     parse_rewrite as parse_rewrite,
     rewrite_request as rewrite_request,
@@ -22,6 +23,7 @@ from ._extract import (
     EXTRACT_PROMPT as EXTRACT_PROMPT,
     extract_request as extract_request,
     EXTRACT_SCHEMA as EXTRACT_SCHEMA,
+    extract_schema as extract_schema,
     parse_reply as parse_reply,
     parse_triples as parse_triples,
 )

@@ -17,12 +17,18 @@ from kgjudge._records import Chunk
 from kgjudge.llm import LLM, LLMRequest
 from kgjudge.stages._types import DenoisedChunk, DenoiseRound, StageFailure
 
-ENTITY_SCHEMA = {
-    "type": "object",
-    "properties": {"entities": {"type": "array", "items": {"type": "string"}}},
-    "required": ["entities"],
-    "additionalProperties": False,
-}
+def entity_schema(max_entities: int = 40) -> dict:
+    """The entity reply: ``{"entities": [...]}`` with at most ``max_entities`` names (a bound for
+    constrained decoding; the parser keeps the same number)."""
+    return {
+        "type": "object",
+        "properties": {"entities": {"type": "array", "items": {"type": "string"}, "maxItems": max_entities}},
+        "required": ["entities"],
+        "additionalProperties": False,
+    }
+
+
+ENTITY_SCHEMA = entity_schema()
 
 
 def _collapse(text: str) -> str:
@@ -33,7 +39,7 @@ def entity_request(text: str, config: DenoiseConfig) -> LLMRequest:
     """The request that asks for the entities of ``text``."""
     return LLMRequest.chat(
         render(config.entities_prompt, text=text),
-        json_schema=ENTITY_SCHEMA,
+        json_schema=entity_schema(config.max_entities),
         max_tokens=config.entities_max_tokens,
         adapter=config.adapter,
     )
