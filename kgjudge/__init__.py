@@ -23,6 +23,7 @@ from kgjudge._config import (
 from kgjudge._errors import (
     BackendError,
     ConfigError,
+    FolderBusyError,
     InputError,
     KGJudgeError,
     KGJudgeWarning,
@@ -63,6 +64,7 @@ __all__ = sorted(
         "Document",
         "Entity",
         "FilterDecision",
+        "FolderBusyError",
         "InputError",
         "InstructionExample",
         "Judgement",

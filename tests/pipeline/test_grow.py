@@ -233,3 +233,45 @@ def test_a_running_server_sees_what_a_removal_and_a_new_judge_changed(tmp_path: 
         judge_file.write_text(yaml.safe_dump({"backends": cfg["backends"], "judge": {**cfg["judge"], "threshold": 0.9}}))
         Rejudge(out, judge_file, progress=False, backends={"default": backend()}).run()
         assert client.get("/api/stats").json()["triples"] == len((out / "triples.jsonl").read_text().splitlines()) < after
+
+
+@pytest.mark.parametrize("kind", ["networkx", "rdf"])
+def test_stats_verify_finds_and_repairs_what_differs_between_store_and_files(kind: str, tmp_path: Path) -> None:
+    from kgjudge import Judgement, Triple
+
+    cfg = config_dict({"type": "networkx.v1"} if kind == "networkx" else None)
+    out = tmp_path / "out"
+    grow(out, docs(4), cfg)
+    reference = state(out)
+    kept = [json.loads(line) for line in (out / "triples.jsonl").read_text().splitlines()]
+    # The store: one kept triple lost, one orphan that no file holds, one judgement changed.
+    orphan = Triple(head="Nobody", relation="related to", tail="Nowhere", document_id="d0")
+    with BuildFolder(out).open_store(parse_config(cfg)) as s:
+        s.delete_triples([kept[0]["id"]])
+        s.upsert([orphan], [Judgement(target_id=orphan.id, judge="graphjudger.v1", score=0.9, label=True, threshold=0.5)])
+        changed = Triple.model_validate(kept[1])
+        s.upsert([changed], [Judgement(target_id=changed.id, judge="graphjudger.v1", score=0.01, label=True, threshold=0.5)])
+        s.flush()
+    # The files: a chunk line written twice, the records of a document no progress line holds.
+    chunks = (out / "chunks.jsonl").read_text().splitlines()
+    (out / "chunks.jsonl").write_text("\n".join([*chunks, chunks[0]]) + "\n")
+    ghost = Triple(head="Ghost", relation="related to", tail="Town", document_id="ghost")
+    with (out / "triples.jsonl").open("a") as f:
+        f.write(ghost.model_dump_json() + "\n")
+    counts = json.loads((out / "counts.json").read_text())
+    (out / "counts.json").write_text(json.dumps({**counts, "triples": counts["triples"] + 5}))
+    assert state(out) != reference
+
+    result = CliRunner().invoke(app, ["stats", "--out", str(out), "--verify"])
+    assert result.exit_code == 0, result.output
+    for expected in ("uncommitted document(s): ghost", "1 repeated line(s) of chunks.jsonl",
+                     f"the files do not hold: {orphan.id}", f"missing from the store: {kept[0]['id']}",
+                     f"store copy differed: {kept[1]['id']}", "counted counts.json again"):
+        assert expected in result.output, result.output
+    assert state(out) == reference
+    with BuildFolder(out).open_store(parse_config(cfg)) as s:
+        assert s.get_entity("Nobody") is None
+    again = CliRunner().invoke(app, ["stats", "--out", str(out), "--verify"])
+    assert again.exit_code == 0 and f"store and files agree: {len(kept)} triple(s)" in again.output
+    assert json.loads((out / "manifest.json").read_text())["runs"][-1]["command"] == "verify"
+    assert json.loads((out / "counts.json").read_text())["triples"] == len(kept)
