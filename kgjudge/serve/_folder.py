@@ -1,8 +1,8 @@
 """Everything ``kgjudge serve`` reads from a build output folder, a run folder or a config.
 
-This is the one module that knows the layout of an output folder (``manifest.json``,
-``documents.jsonl``, ``rejected.jsonl``, ...) and how its store and GraphRAG indexes are opened;
-the rest of the server asks it. It also holds :func:`output_folder_lock`, the one place a
+This is where the server reads an output folder (its manifest, documents and run files, through
+:class:`~kgjudge._build_folder.BuildFolder` and :class:`~kgjudge._run_folder.RunFolder`, which
+know the layout) and opens its store and GraphRAG indexes; the rest of the server asks it. It also holds :func:`output_folder_lock`, the one place a
 curation write claims the folder it writes to.
 """
 
@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from kgjudge._build_folder import CURATION
-from kgjudge._config import KGJudgeConfig, default_config, load_config, parse_config
-from kgjudge._errors import InputError
+from kgjudge._build_folder import CURATION, REJECTS, BuildFolder
+from kgjudge._config import KGJudgeConfig, default_config, load_config
+from kgjudge._errors import InputError, KGJudgeError
 from kgjudge._folder_lock import FolderLock, current_command
 from kgjudge._records import Document
-from kgjudge._run_folder import MANIFEST, RunFolder
+from kgjudge._run_folder import MANIFEST, PROGRESS, RunFolder
 from kgjudge.graph import GraphRAG, open_graphrag
 
 CURATION_LOG = CURATION
@@ -31,8 +31,8 @@ RunFile = Literal["manifest", "progress", "judgements", "rejected", "rejects", "
 # rejected: the triples a build's judge rejected; rejects: unreadable inputs; decisions: a
 # filter run's every decision).
 FILE_NAMES: dict[str, str] = {
-    "manifest": MANIFEST, "progress": "progress.jsonl", "judgements": "judgements.jsonl",
-    "rejected": "rejected.jsonl", "rejects": "rejects.jsonl", "decisions": "decisions.jsonl",
+    "manifest": MANIFEST, "progress": PROGRESS, "judgements": BuildFolder.file("judgements"),
+    "rejected": BuildFolder.file("rejected"), "rejects": REJECTS, "decisions": "decisions.jsonl",
 }
 
 
@@ -193,22 +193,22 @@ class ServedFolder:
         self.out = Path(out) if out is not None else None
         self.config_file = str(config_file) if config_file is not None else None
         self.run: RunFiles | None = None
+        self.build: BuildFolder | None = None
         build_config: KGJudgeConfig | None = None
         if self.out is not None:
             self.run = read_run(self.out)
             if self.run.kind != "build":
                 raise InputError("a filter run has no graph: give it with --run beside a build output or a config",
                                  file=str(self.out))
-            try:
-                build_config = parse_config(self.run.manifest["config"], file=str(self.out / MANIFEST))
-            except (TypeError, ValueError) as exc:
-                raise InputError(f"unreadable build manifest: {exc}", file=str(self.out / MANIFEST)) from exc
+            self.build = BuildFolder(self.out)
+            build_config = self.build.config()
         self.config = (load_config(config_file) if config_file is not None else None) or build_config or default_config()
         if curation_log is not None:
             self.curation_log: Path | None = Path(curation_log)
         else:
             self.curation_log = self.out / CURATION_LOG if self.out is not None else None
-        self.documents = LineIndex(self.out / "documents.jsonl", key=lambda d: d["id"]) if self.out else None
+        self.documents = (LineIndex(self.build.out / BuildFolder.file("documents"), key=lambda d: d["id"])
+                          if self.build is not None else None)
 
     @property
     def name(self) -> str:
@@ -225,22 +225,21 @@ class ServedFolder:
     def reread_config(self) -> None:
         """Read the build's config again (a new judge changes it); a config file given to the
         server stays the one used."""
-        if self.out is None or self.config_file is not None:
+        if self.build is None or self.config_file is not None:
             return
         try:
-            manifest = RunFolder(self.out, "build").manifest()
-            if isinstance(manifest, dict) and isinstance(manifest.get("config"), dict):
-                self.config = parse_config(manifest["config"], file=str(self.out / MANIFEST))
-        except (OSError, ValueError):
+            self.config = self.build.config()
+        except (OSError, KGJudgeError):
             pass  # the config read at start stays: a manifest being replaced is read next time
 
     def revision(self) -> tuple[int, int] | None:
         """What changes whenever a command commits a step to the folder (the progress file's
-        size and time); None without a folder."""
-        if self.out is None:
+        size and time: cheaper per request than :meth:`BuildFolder.revision`, which reads it);
+        None without a folder."""
+        if self.build is None:
             return None
         try:
-            stat = (self.out / FILE_NAMES["progress"]).stat()
+            stat = (self.build.out / PROGRESS).stat()
         except OSError:
             return None
         return stat.st_size, stat.st_mtime_ns
