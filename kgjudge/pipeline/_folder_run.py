@@ -26,9 +26,10 @@ from kgjudge._build_folder import COUNTS, CURATION, GOLD, REJECTS, REJUDGE, Buil
 from kgjudge._config import KGJudgeConfig, parse_config
 from kgjudge._jsonl import write_jsonl
 from kgjudge._run_folder import MANIFEST, PENDING, PROGRESS, ResumableRun
+from kgjudge.graph import StoredTriple
 from kgjudge.pipeline._ledger import Counts, Ledger
 from kgjudge.pipeline._shape import config_hash, prompt_versions
-from kgjudge.pipeline._store_view import store_view, write_view
+from kgjudge.pipeline._store_view import StoreView, store_view, write_view
 from kgjudge.stages import JudgedTriple
 
 T = TypeVar("T")
@@ -225,11 +226,20 @@ class FolderRun(ResumableRun):
         for doc_id in ids:
             self.ledger.documents.pop(doc_id, None)
 
-    def apply_rejudge(self, entry: dict[str, Any]) -> None:
+    def apply_rejudge(self, entry: dict[str, Any], judged: list[JudgedTriple] | None = None,
+                      before: StoreView | None = None) -> None:
         """Replace the judge's decisions in the files and the store with those staged in
-        ``.rejudge.jsonl``, then commit (see the module docstring)."""
-        staged = read_staged(self.folder)
-        judged = [j for batch in staged for j in batch]
+        ``.rejudge.jsonl``, then commit (see the module docstring).
+
+        Args:
+            entry: the journal's entry of the step.
+            judged: the staged judgements, when the caller has just read them.
+            before: the folder's view before the step, when the caller knows the store agreed
+                with it (not while recovering): a triple the store keeps as it was then gets
+                only its new judgements written.
+        """
+        if judged is None:
+            judged = [j for batch in read_staged(self.folder) for j in batch]
         folder = self.folder
         write_jsonl(folder.out / folder.file("judgements"), judged)
         write_jsonl(folder.out / folder.file("rejected"), [j for j in judged if not j.judgement.label])
@@ -240,7 +250,17 @@ class FolderRun(ResumableRun):
             self.store.delete_triples(ids)
         view = store_view(folder)
         self.store.delete_triples([i for i in ids if i not in view.desired])
-        write_view(self.store, [view.desired[i] for i in ids if i in view.desired])
+        records = [view.desired[i] for i in ids if i in view.desired]
+        if before is not None and not entry.get("replace_judgements"):
+            # The same judge again: the store already holds most kept triples as they are, so
+            # only their judgements are written (rewriting a triple costs several times more).
+            def stays(st: StoredTriple) -> bool:
+                old = before.desired.get(st.triple.id)
+                return old is not None and old.triple == st.triple
+
+            self.store.upsert([], [j for st in records if stays(st) for j in st.judgements])
+            records = [st for st in records if not stays(st)]
+        write_view(self.store, records)
         self.store.flush()
         kept = [j.triple for j in judged if j.judgement.label]
         self.counts.triples, self.counts.relations, self.counts.degree = 0, {}, {}

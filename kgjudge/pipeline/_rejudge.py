@@ -197,7 +197,7 @@ class Rejudge(FolderRun):
                               "run": run, "usage": {"judge": this_run.model_dump()} if this_run.requests else {},
                               "config": config_to_dict(self.new)})
         self.config = self.new
-        self.apply_rejudge(entry)
+        self.apply_rejudge(entry, judged, view)
         if this_run.requests:
             self.ledger.runs.setdefault(run, {}).setdefault("judge", Usage()).add(this_run)
             self.ledger.usage.setdefault("judge", Usage()).add(this_run)
