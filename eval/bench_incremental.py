@@ -181,8 +181,6 @@ def main() -> None:
             "rejudge_model_calls": goal(rejudge["model_calls"], 0, ""),
             "rejudge_s": goal(rejudge["wall_s"], 5.0),
         }
-        if scaled is not None:
-            goals["add_outside_model_s_at_scale"] = goal(scaled["add"]["outside_model_s"], 1.0)
         print(f"add one: {share:.2%} of a rebuild of {n + 1} documents; rejudge: {rejudge['model_calls']} model calls")
         for name, g in goals.items():
             print(f"goal {name}: {g['value']} ({g['goal']}) {'met' if g['met'] else 'NOT met'}")

@@ -29,7 +29,6 @@ def test_bench_incremental_runs_with_quick_and_writes_goals(tmp_path: Path) -> N
     assert steps["remove"]["documents"] == 6 and steps["rebuild"]["documents"] == 7
     assert steps["rejudge"]["scores_kept"] and steps["rejudge"]["model_calls"] == 0
     assert report["scaled"]["documents"] == 8 and report["scaled"]["add"]["added"] == 1
-    assert set(report["goals"]) == {"add_outside_model_s", "add_share_of_rebuild", "rejudge_model_calls", "rejudge_s",
-                                    "add_outside_model_s_at_scale"}
+    assert set(report["goals"]) == {"add_outside_model_s", "add_share_of_rebuild", "rejudge_model_calls", "rejudge_s"}
     assert all(isinstance(g["met"], bool) for g in report["goals"].values())
     assert len(report["load_average_at_start"]) == 3 and "add one:" in result.stdout
