@@ -66,6 +66,7 @@ class InputError(KGJudgeError):
     def __init__(self, message: str, *, file: str | None = None, line: int | None = None) -> None:
         self.file = str(file) if file is not None else None
         self.line = line
+        self.reason = message
         where = ""
         if self.file is not None:
             where = self.file if line is None else f"{self.file}:{line}"
