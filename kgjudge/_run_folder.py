@@ -15,8 +15,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from kgjudge._errors import ConfigError
+from kgjudge._errors import ConfigError, InputError
 from kgjudge._jsonl import iter_jsonl, write_jsonl
+from kgjudge._text import redact_urls
 
 MANIFEST = "manifest.json"
 PROGRESS = "progress.jsonl"
@@ -51,8 +52,9 @@ class RunFolder:
 
         Raises:
             ConfigError: the folder holds a run of another config or other inputs.
+            InputError: the folder is a file, or cannot be created or written.
         """
-        self.out.mkdir(parents=True, exist_ok=True)
+        self._check_writable()
         if restart:
             for name in [*outputs, PROGRESS, MANIFEST]:
                 (self.out / name).unlink(missing_ok=True)
@@ -70,11 +72,28 @@ class RunFolder:
             if errors:  # a torn line of an interrupted commit: that batch is redone
                 write_jsonl(path, lines)
 
+    def _check_writable(self) -> None:
+        """Fail with one clear error before anything is read or rewritten, not half way."""
+        if self.out.exists() and not self.out.is_dir():
+            raise InputError(f"the output folder of this {self.what} is a file, not a folder", file=str(self.out))
+        probe = self.out / f".write-test-{os.getpid()}"
+        try:
+            self.out.mkdir(parents=True, exist_ok=True)
+            probe.touch()
+            probe.unlink()
+        except OSError as exc:
+            raise InputError(f"cannot write the output folder of this {self.what}: {exc.strerror}",
+                             file=str(self.out)) from exc
+
     def write_manifest(self, data: dict[str, Any]) -> None:
         """Replace the manifest atomically (a reader never sees half of it)."""
         tmp = self.out / f".{MANIFEST}.tmp"
-        tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
-        os.replace(tmp, self.out / MANIFEST)
+        try:
+            # Credentials never reach a file, even inside an error message kept in the manifest.
+            tmp.write_text(redact_urls(json.dumps(data, indent=2, ensure_ascii=False)), encoding="utf-8")
+            os.replace(tmp, self.out / MANIFEST)
+        finally:
+            tmp.unlink(missing_ok=True)
 
     def committed(self) -> list[dict[str, Any]]:
         """The progress lines of the committed batches, oldest first."""

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import os
 
-import typer
-
 from kgjudge import __version__
 from kgjudge.cli import _build_cmd, _config_cmd, _eval_cmd, _filter_cmd, _judges_cmd, _llm_cmd, _query_cmd, _store_cmd  # noqa: F401  (register commands)
-from kgjudge.cli._app import app
+from kgjudge.cli._app import app, echo
 
 
 @app.command("version")
 def version() -> None:
     """Print the kgjudge version."""
-    typer.echo(__version__)
+    echo(__version__)
 
 
 def main() -> None:

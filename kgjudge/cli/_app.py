@@ -12,6 +12,7 @@ import typer
 
 from kgjudge._config import KGJudgeConfig, default_config, load_config
 from kgjudge._errors import KGJudgeError
+from kgjudge._text import printable, redact_urls
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -24,14 +25,31 @@ app = typer.Typer(
 )
 
 
+def echo(text: str = "", *, err: bool = False, nl: bool = True) -> None:
+    """Print ``text`` with control characters made visible (see :func:`kgjudge._text.printable`):
+    names and answers come from model output, and an escape sequence in them must not act on
+    the terminal. Every command prints through this."""
+    typer.echo(printable(text), err=err, nl=nl)
+
+
 def fail(message: str, code: int = 2) -> None:
     """Print ``error: message`` to stderr and exit with ``code``."""
-    typer.echo(f"error: {message}", err=True)
+    echo(f"error: {redact_urls(message)}", err=True)
     raise typer.Exit(code)
 
 
+def _os_error(exc: OSError) -> str:
+    """One line for a file-system error: the path and what went wrong."""
+    what = exc.strerror or type(exc).__name__
+    if exc.filename is None:
+        return f"{what}: {exc}" if str(exc) and str(exc) != what else what
+    where = f"{exc.filename} -> {exc.filename2}" if exc.filename2 else str(exc.filename)
+    return f"{where}: {what}"
+
+
 def handles_errors(fn: F) -> F:
-    """Turn kgjudge errors into one clear line on stderr and exit status 2 (no traceback)."""
+    """Turn kgjudge errors (and file-system errors: a read-only folder, a path under a file, a
+    full disk) into one clear line on stderr and exit status 2, without a traceback."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -39,8 +57,10 @@ def handles_errors(fn: F) -> F:
             return fn(*args, **kwargs)
         except KGJudgeError as exc:
             fail(str(exc))
+        except OSError as exc:
+            fail(_os_error(exc))
         except KeyboardInterrupt:
-            typer.echo("interrupted", err=True)
+            echo("interrupted", err=True)
             sys.exit(130)
 
     return wrapper  # type: ignore[return-value]

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from kgjudge.cli._app import app, get_config, handles_errors
+from kgjudge.cli._app import app, echo, get_config, handles_errors
 
 
 def format_summary(summary: object) -> str:
@@ -56,4 +56,6 @@ def build_command(
     if engine not in ("local", "ray"):
         raise ConfigError(f"unknown engine '{engine}'", key="--engine", choices=["local", "ray"])
     summary = build(inputs, get_config(config), out, engine=engine, workers=workers, restart=restart, progress=progress)
-    typer.echo(format_summary(summary))
+    echo(format_summary(summary))
+    for warning in summary.warnings:
+        echo(f"warning: {warning}", err=True)

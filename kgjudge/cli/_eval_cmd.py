@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from kgjudge._errors import ConfigError
-from kgjudge.cli._app import app, handles_errors
+from kgjudge.cli._app import app, echo, handles_errors
 
 eval_app = typer.Typer(help="Evaluate graphs against gold graphs, or a judge against gold labels.",
                        no_args_is_help=True)
@@ -56,24 +56,24 @@ def graphs_command(
     )
     paths = write_graph_report(report, out)
     agg = report.aggregates
-    typer.echo(f"mode: {report.mode}   graphs: {report.counts['graphs']}")
+    echo(f"mode: {report.mode}   graphs: {report.counts['graphs']}")
     for name, value in agg.items():
         if isinstance(value, dict) and {"precision", "recall", "f1"} <= value.keys():
-            typer.echo(f"{name:<22} P {_fmt(value['precision'])}  R {_fmt(value['recall'])}  F1 {_fmt(value['f1'])}")
+            echo(f"{name:<22} P {_fmt(value['precision'])}  R {_fmt(value['recall'])}  F1 {_fmt(value['f1'])}")
         elif isinstance(value, dict):
             for sub, inner in value.items():
                 if isinstance(inner, dict):
-                    typer.echo(f"{name + ' ' + sub:<22} P {_fmt(inner['precision'])}  R {_fmt(inner['recall'])}  "
+                    echo(f"{name + ' ' + sub:<22} P {_fmt(inner['precision'])}  R {_fmt(inner['recall'])}  "
                                f"F1 {_fmt(inner['f1'])}")
                 else:
-                    typer.echo(f"{name + ' ' + sub:<22} {_fmt(inner)}")
+                    echo(f"{name + ' ' + sub:<22} {_fmt(inner)}")
         else:
-            typer.echo(f"{name:<22} {_fmt(value)}")
-    typer.echo(f"G-BERTScore: {report.bertscore}")
+            echo(f"{name:<22} {_fmt(value)}")
+    echo(f"G-BERTScore: {report.bertscore}")
     problems = {k: v for k, v in report.counts.items() if v and k not in ("graphs", "pred_ok")}
     if problems:
-        typer.echo("counted: " + ", ".join(f"{k}={v}" for k, v in problems.items()))
-    typer.echo(f"wrote {paths['report']}, {paths['per_graph']}, {paths['f1_histograms']}")
+        echo("counted: " + ", ".join(f"{k}={v}" for k, v in problems.items()))
+    echo(f"wrote {paths['report']}, {paths['per_graph']}, {paths['f1_histograms']}")
 
 
 @eval_app.command("judge")
@@ -91,10 +91,10 @@ def judge_command(
 
     report = evaluate_judgements(judgements, labels, judge=judge, n_bins=bins)
     paths = write_judge_report(report, out)
-    typer.echo(f"judge: {report.judge}   scored: {report.n} ({report.n_positive} true)")
+    echo(f"judge: {report.judge}   scored: {report.n} ({report.n_positive} true)")
     for name in ("accuracy", "precision", "recall", "f1", "auroc", "average_precision", "ece"):
-        typer.echo(f"{name:<18} {_fmt(getattr(report, name))}")
+        echo(f"{name:<18} {_fmt(getattr(report, name))}")
     problems = {k: v for k, v in report.counts.items() if v and k not in ("judgements", "labels", "scored")}
     if problems:
-        typer.echo("counted: " + ", ".join(f"{k}={v}" for k, v in problems.items()))
-    typer.echo("wrote " + ", ".join(str(p) for p in paths.values()))
+        echo("counted: " + ", ".join(f"{k}={v}" for k, v in problems.items()))
+    echo("wrote " + ", ".join(str(p) for p in paths.values()))

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Optional
 import typer
 
 from kgjudge._errors import InputError, KGJudgeError
-from kgjudge.cli._app import app, get_config, handles_errors
+from kgjudge.cli._app import app, echo, get_config, handles_errors
 
 if TYPE_CHECKING:
     from kgjudge.graph import GraphStore
@@ -50,8 +50,8 @@ def load_command(
                               batch_size=batch_size, errors=errors)
         stats = store.stats()
     for message in result.errors:
-        typer.echo(f"error: {message}", err=True)
-    typer.echo(
+        echo(f"error: {message}", err=True)
+    echo(
         f"loaded {result.triples} triple(s) and {result.judgements} judgement(s) into {store.name}; "
         f"the store now has {stats.triples} triple(s), {stats.entities} entities"
     )
@@ -70,12 +70,12 @@ def stats_command(
         stats = store.stats()
         features = store.features
     if as_json:
-        typer.echo(json.dumps({"store": store.name, **stats.model_dump(), "features": features.model_dump()}))
+        echo(json.dumps({"store": store.name, **stats.model_dump(), "features": features.model_dump()}))
         return
-    typer.echo(f"store: {store.name}")
+    echo(f"store: {store.name}")
     for key, value in stats.model_dump().items():
-        typer.echo(f"{key}: {value}")
-    typer.echo("features: " + (", ".join(k for k, v in features.model_dump().items() if v) or "none"))
+        echo(f"{key}: {value}")
+    echo("features: " + (", ".join(k for k, v in features.model_dump().items() if v) or "none"))
 
 
 @app.command("export")
@@ -100,13 +100,13 @@ def export_command(
         if to_config is not None:
             with open_store(get_config(to_config), file=str(to_config)) as target:
                 count = copy_store(source, target)
-                typer.echo(f"copied {count} triple(s) from {source.name} to {target.name}")
+                echo(f"copied {count} triple(s) from {source.name} to {target.name}")
             return
         assert fmt is not None and output is not None
         if fmt == "jsonl":
             count, judged = export_jsonl(source, output, judgements_output)
-            typer.echo(f"wrote {count} triple(s) to {output}" + (f" and {judged} judgement(s) to {judgements_output}"
+            echo(f"wrote {count} triple(s) to {output}" + (f" and {judged} judgement(s) to {judgements_output}"
                                                                  if judgements_output else ""))
         else:
             path = export_store(source, output, fmt)
-            typer.echo(f"wrote {fmt} to {path}")
+            echo(f"wrote {fmt} to {path}")

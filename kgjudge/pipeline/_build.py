@@ -88,6 +88,7 @@ class BuildSummary(BaseModel):
     top_entities: list[tuple[str, int]] = Field(default_factory=list)
     store: str | None = None
     store_stats: dict[str, Any] = Field(default_factory=dict)
+    warnings: list[str] = Field(default_factory=list, description="what the user should know (no documents, ...)")
 
 
 def _config_hash(config: KGJudgeConfig) -> str:
@@ -281,7 +282,8 @@ class Build:
             stats = self.store.stats()
             self.store.close()
         summary = self._summarise(loaded, len(batches), this_run, time.perf_counter() - started)
-        summary = summary.model_copy(update={"store": self._store_label(), "store_stats": stats.model_dump()})
+        summary = summary.model_copy(update={"store": self._store_label(), "store_stats": stats.model_dump(),
+                                             "warnings": loaded.warnings})
         self._write_manifest(input_hash, finished=True, summary=summary)
         return summary
 
