@@ -120,12 +120,20 @@ class GraphJudger:
         if k:
             by_doc: dict[str, list[int]] = defaultdict(list)
             for i, t in enumerate(triples):
-                by_doc[t.document_id or ""].append(i)
+                if scores[i].usable:
+                    by_doc[t.document_id or ""].append(i)
             for idxs in by_doc.values():
                 floor.update(sorted(idxs, key=lambda i: (-p_yes[i], i))[:k])
         threshold = self.config.threshold
         out = []
         for i, (t, s) in enumerate(zip(triples, scores)):
+            raw = json.dumps({"choices": s.choices, "logprobs": s.logprobs})
+            if not s.usable:
+                out.append(Judgement.failed(
+                    t.id, self.name, threshold, f"the model gave no usable log-probability for Yes/No ({raw})",
+                    raw_output=raw, model=self.model_ref, details={"document_id": t.document_id},
+                ))
+                continue
             above = p_yes[i] >= threshold
             by_floor = not above and i in floor
             if above:
@@ -141,7 +149,7 @@ class GraphJudger:
                     score=min(1.0, max(0.0, p_yes[i])),
                     label=above or by_floor,
                     threshold=threshold,
-                    raw_output=json.dumps({"choices": s.choices, "logprobs": s.logprobs}),
+                    raw_output=raw,
                     model=self.model_ref,
                     reasons=reasons,
                     details={"document_id": t.document_id, "keep_top_k": k, "kept_by_floor": by_floor},

@@ -357,22 +357,34 @@ class MetaRanker:
             per_target[t_i].setdefault(ref.id, {})[order] = res
         out = []
         for t_i, (target, refs) in enumerate(zip(targets, selections)):
-            comparisons, raw = [], []
+            comparisons, raw, unusable = [], [], 0
             for ref in refs:
                 readings = per_target[t_i][ref.id]
-                p_second = readings[0].prob(B)
-                p_first = readings[1].prob(A) if 1 in readings else None
-                p = p_second if p_first is None else (p_second + p_first) / 2
+                # A reading without a usable log-probability is no evidence either way.
+                p_second = readings[0].prob(B) if readings[0].usable else None
+                p_first = readings[1].prob(A) if 1 in readings and readings[1].usable else None
+                unusable += sum(not r.usable for r in readings.values())
+                raw.append({"reference_id": ref.id, **{
+                    ("target_second" if o == 0 else "target_first"): {"choices": r.choices, "logprobs": r.logprobs}
+                    for o, r in readings.items()
+                }})
+                known = [p for p in (p_second, p_first) if p is not None]
+                if not known:
+                    continue
+                p = sum(known) / len(known)
                 comparisons.append(
                     Comparison(
                         reference_id=ref.id, reference_correct=bool(ref.correct),
                         p_target=min(1.0, max(0.0, p)), p_target_second=p_second, p_target_first=p_first,
                     )
                 )
-                raw.append({"reference_id": ref.id, **{
-                    ("target_second" if o == 0 else "target_first"): {"choices": r.choices, "logprobs": r.logprobs}
-                    for o, r in readings.items()
-                }})
+            if refs and not comparisons:
+                out.append(Judgement.failed(
+                    target.id, self.name, cfg.threshold,
+                    f"the model gave no usable log-probability for A/B in any of {len(refs)} comparisons",
+                    raw_output=json.dumps(raw), model=self.model_ref, details={"selection": cfg.selection},
+                ))
+                continue
             score = aggregate(comparisons, cfg.weak_weight)
             label = score >= cfg.threshold
             out.append(
@@ -387,6 +399,7 @@ class MetaRanker:
                     reasons=[
                         f"Meta Ranking score {score:.3f} {'>=' if label else '<'} threshold {cfg.threshold:.3f} "
                         f"over {len(comparisons)} references"
+                        + (f" ({unusable} readings without a usable log-probability left out)" if unusable else "")
                     ],
                     details={"comparisons": [c.model_dump() for c in comparisons], "selection": cfg.selection,
                              "swap": cfg.swap, "weak_weight": cfg.weak_weight},

@@ -194,23 +194,26 @@ def _finite(value: Any) -> Any:
     return value
 
 
+def dumps_json(data: Any, *, indent: int | None = None) -> str:
+    """JSON text of ``data`` that can always be written as UTF-8: text as is, NaN and infinities
+    as null, and each lone surrogate as the visible text ``\\udXXX`` (a file cannot hold it)."""
+    try:
+        text = json.dumps(data, ensure_ascii=False, allow_nan=False, indent=indent)
+    except ValueError:
+        text = json.dumps(_finite(data), ensure_ascii=False, allow_nan=False, indent=indent)
+    # Surrogates only occur inside JSON strings, where a backslash must itself be escaped.
+    return SURROGATE.sub(lambda m: "\\\\" + escape_surrogates(m.group())[1:], text)
+
+
 def dumps_line(record: BaseModel | dict[str, Any]) -> str:
-    """The one JSONL serialiser: ``json.dumps`` separators, UTF-8 text as is, NaN and
-    infinities as null, and each lone surrogate written as the visible text ``\\udXXX`` (a
-    file cannot hold it). Records and plain dicts alike; a line read back and written again is
-    the same, byte for byte.
+    """The one JSONL serialiser (:func:`dumps_json` with ``json.dumps`` separators), for records
+    and plain dicts alike: a line read back and written again is the same, byte for byte.
 
     Example:
         >>> dumps_line({"a": 1.5, "b": "é"})
         '{"a": 1.5, "b": "é"}'
     """
-    data = record.model_dump(mode="json") if isinstance(record, BaseModel) else record
-    try:
-        text = json.dumps(data, ensure_ascii=False, allow_nan=False)
-    except ValueError:
-        text = json.dumps(_finite(data), ensure_ascii=False, allow_nan=False)
-    # Surrogates only occur inside JSON strings, where a backslash must itself be escaped.
-    return SURROGATE.sub(lambda m: "\\\\" + escape_surrogates(m.group())[1:], text)
+    return dumps_json(record.model_dump(mode="json") if isinstance(record, BaseModel) else record)
 
 
 def _ends_without_newline(path: Path) -> bool:

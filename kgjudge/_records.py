@@ -226,6 +226,28 @@ class Judgement(Record):
     reasons: list[str] = Field(default_factory=list)
     details: dict[str, Any] = Field(default_factory=dict)
 
+    @classmethod
+    def failed(
+        cls,
+        target_id: str,
+        judge: str,
+        threshold: float,
+        reason: str,
+        *,
+        raw_output: str | None = None,
+        model: ModelRef | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> Judgement:
+        """The record of a judge that could not decide (the model gave nothing usable): not
+        kept, score 0, ``details["failed"]`` set and the reason given.
+
+        Example:
+            >>> Judgement.failed("t1", "graphjudger.v1", 0.5, "no usable log-probabilities").label
+            False
+        """
+        return cls(target_id=target_id, judge=judge, score=0.0, label=False, threshold=threshold,
+                   raw_output=raw_output, model=model, reasons=[reason], details={**(details or {}), "failed": True})
+
 
 class InstructionExample(Record):
     """One instruction-tuning example, normalised to chat messages.

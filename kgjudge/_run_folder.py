@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from kgjudge._errors import ConfigError, InputError
-from kgjudge._jsonl import iter_jsonl, write_jsonl
+from kgjudge._jsonl import dumps_json, iter_jsonl, write_jsonl
 from kgjudge._text import redact_urls
 
 MANIFEST = "manifest.json"
@@ -90,7 +90,7 @@ class RunFolder:
         tmp = self.out / f".{MANIFEST}.tmp"
         try:
             # Credentials never reach a file, even inside an error message kept in the manifest.
-            tmp.write_text(redact_urls(json.dumps(data, indent=2, ensure_ascii=False)), encoding="utf-8")
+            tmp.write_text(redact_urls(dumps_json(data, indent=2)), encoding="utf-8")
             os.replace(tmp, self.out / MANIFEST)
         finally:
             tmp.unlink(missing_ok=True)

@@ -38,6 +38,13 @@ def escape_surrogates(text: str) -> str:
     return SURROGATE.sub(_escape, text) if not text.isascii() else text
 
 
+def replace_surrogates(text: str) -> str:
+    """``text`` with each lone surrogate replaced by U+FFFD, as a UTF-8 decoder replaces bytes
+    it cannot read. Used for model replies: unlike an escape, it cannot turn back into a
+    surrogate when the reply is parsed as JSON."""
+    return SURROGATE.sub("\ufffd", text) if not text.isascii() else text
+
+
 def find_surrogate(text: str) -> str | None:
     """The first lone surrogate of ``text`` as ``\\udXXX``, or None when there is none."""
     if text.isascii():

@@ -3,6 +3,12 @@
 A backend maps a batch of requests to a batch of results and nothing more. The :class:`LLM`
 client adds what all backends share: capability checks, the response cache, JSON parsing with
 schema validation and one repair retry, and usage counters.
+
+Replies are untrusted: a lone surrogate in a reply's text is replaced by U+FFFD, as a UTF-8
+decoder does with bytes it cannot read (so every reply can be hashed, cached and written); JSON
+that nests too deeply or holds a lone surrogate escape does not parse; and a reply that failed
+to parse is dropped from the response cache, so a later run asks the model again instead of
+being served the bad reply.
 """
 
 from __future__ import annotations
@@ -15,11 +21,14 @@ from collections.abc import Awaitable, Sequence
 from typing import Any, ClassVar, Literal, TypeVar, overload
 
 import jsonschema
+from pydantic import ValidationError
 
 from kgjudge._cache import ResponseCache, cache_key
 from kgjudge._errors import BackendError, ConfigError, ParseError
+from kgjudge._jsonl import loads_checked
 from kgjudge._prompts import render
 from kgjudge._records import ChatMessage
+from kgjudge._text import replace_surrogates
 from kgjudge.llm._types import Capabilities, ChoiceScores, GenerationResult, LLMRequest, Usage
 
 T = TypeVar("T")
@@ -57,20 +66,27 @@ class LLMBackend(ABC):
 
 
 def extract_json(text: str) -> Any:
-    """Parse the first JSON value in ``text``, tolerating code fences and surrounding prose."""
+    """Parse the first JSON value in ``text``, tolerating code fences and surrounding prose.
+
+    Parsing is strict (:func:`kgjudge._jsonl.loads_checked`): no NaN, no lone surrogate escape,
+    at most :data:`kgjudge._jsonl.MAX_DEPTH` levels of nesting.
+
+    Raises:
+        ValueError: saying why; never another exception, whatever ``text`` holds.
+    """
     stripped = text.strip()
     if stripped.startswith("```"):
         stripped = stripped.split("\n", 1)[1] if "\n" in stripped else ""
         stripped = stripped.rsplit("```", 1)[0]
     try:
-        return json.loads(stripped)
-    except json.JSONDecodeError:
-        pass
+        return loads_checked(stripped)
+    except ValueError as exc:
+        if not isinstance(exc.__cause__, json.JSONDecodeError):
+            raise  # valid JSON that cannot be used: no point looking for another value in it
     starts = [i for i in (stripped.find("{"), stripped.find("[")) if i >= 0]
     if not starts:
         raise ValueError("no JSON object or array found")
-    value, _ = json.JSONDecoder().raw_decode(stripped[min(starts) :])
-    return value
+    return loads_checked(stripped[min(starts) :], raw_decode=True)
 
 
 def check_json(text: str, schema: dict[str, Any]) -> Any:
@@ -84,6 +100,16 @@ def check_json(text: str, schema: dict[str, Any]) -> Any:
         where = "/".join(str(p) for p in error.absolute_path) or "<root>"
         raise ValueError(f"schema violation at {where}: {error.message}")
     return value
+
+
+def _clean(result: Any) -> Any:
+    """A result whose text can be hashed, cached and written (lone surrogates replaced)."""
+    text = getattr(result, "text", None)
+    if isinstance(text, str) and not text.isascii():
+        valid = replace_surrogates(text)
+        if valid != text:
+            return result.model_copy(update={"text": valid})
+    return result
 
 
 def repair_request(request: LLMRequest, raw: str, error: str) -> LLMRequest:
@@ -166,6 +192,23 @@ class LLM:
     def _key(self, op: str, req: LLMRequest) -> str:
         return cache_key(op, self.backend.name, self.backend.fingerprint(), req.model_dump(mode="json"))
 
+    def forget(self, requests: Sequence[LLMRequest], op: Literal["generate", "score"] = "generate") -> None:
+        """Drop the cached replies of ``requests``: a stage calls this when a reply turned out
+        unusable, so that it is asked again rather than served from the cache next time."""
+        if self.cache is not None:
+            for req in requests:
+                self.cache.delete(self._key(op, req))
+
+    def _hit(self, key: str, result_type: type[Any]) -> Any:
+        """The cached result of ``key``, or None (an entry that no longer validates is a miss)."""
+        hit = self.cache.get(key) if self.cache is not None else None
+        if hit is None:
+            return None
+        try:
+            return _clean(result_type.model_validate({**hit, "cached": True}))
+        except (ValidationError, TypeError):
+            return None
+
     async def _cached(self, op: str, requests: Sequence[LLMRequest], call: Any, result_type: type[Any]) -> list[Any]:
         """Answer from the cache where possible; send the misses to ``call`` in one batch.
 
@@ -175,9 +218,9 @@ class LLM:
         keys = [self._key(op, r) for r in requests]
         pending: dict[str, list[int]] = {}
         for i, key in enumerate(keys):
-            hit = self.cache.get(key) if self.cache is not None and key not in pending else None
+            hit = self._hit(key, result_type) if key not in pending else None
             if hit is not None:
-                results[i] = result_type.model_validate({**hit, "cached": True})
+                results[i] = hit
             else:
                 pending.setdefault(key, []).append(i)
         unique = [slots[0] for slots in pending.values()]
@@ -195,6 +238,7 @@ class LLM:
                 )
             self.usage.model_calls += len(unique)
             for (key, slots), res in zip(pending.items(), fresh):
+                res = _clean(res)
                 self.usage.prompt_tokens += res.prompt_tokens
                 self.usage.completion_tokens += getattr(res, "completion_tokens", 0)
                 if self.cache is not None:
@@ -243,6 +287,7 @@ class LLM:
                     value = check_json(res.text, requests[i].json_schema or {})
                 except ValueError as exc:
                     self.usage.parse_failures += 1
+                    self.forget([requests[i], req])
                     error = ParseError(
                         f"reply does not match the JSON schema after one repair ({exc}; first reply: {first_error})",
                         raw=res.text,
@@ -265,7 +310,10 @@ class LLM:
         """Log-probabilities of each request's ``choices`` from a forward pass, no sampling."""
         requests = list(requests)
         self._check(requests, "score")
-        return await self._cached("score", requests, self.backend.score_batch, ChoiceScores)
+        results = await self._cached("score", requests, self.backend.score_batch, ChoiceScores)
+        # Scores a judge cannot use are not kept: a later run asks the model again.
+        self.forget([r for r, s in zip(requests, results) if not s.usable], "score")
+        return results
 
     def generate_sync(self, requests: Sequence[LLMRequest], *, return_exceptions: bool = False) -> list[Any]:
         """Blocking :meth:`generate`."""
