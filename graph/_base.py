@@ -317,4 +317,4 @@ def build_store(slot: Slot | dict[str, Any] | None = None, *, file: str | None =
         >>> store = build_store({"type": "networkx.v1"})
     """
     config = validate_slot(DEFAULT_STORE if slot is None else slot, stores, file=file, key=key)
-    return stores.get(config.type).factory(config)
+    return stores.build(config, file=file, key=key)  # type: ignore[no-any-return]

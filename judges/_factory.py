@@ -63,7 +63,7 @@ def build_registered(
         if name not in llm:
             raise ConfigError(f"no backend named '{name}'", file=file, key=f"{key}.backend", choices=list(llm))
         llm = llm[name]
-    return registry.get(config.type).factory(config, llm)
+    return registry.build(config, llm, file=file, key=key)
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:

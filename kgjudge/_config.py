@@ -15,13 +15,15 @@ from pathlib import Path
 from typing import Any, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, PrivateAttr, ValidationError
 
 from kgjudge._errors import ConfigError
+from kgjudge._jsonl import MAX_DEPTH, check_value
 from kgjudge._pipeline_config import PipelineConfig
 from kgjudge._rag_config import RAGConfig
 from kgjudge._registry import Registry, backends, judges, stores
 from kgjudge._sections import Section, Slot
+from kgjudge._text import redact_urls, url_credentials
 
 ENV_REF = re.compile(r"^\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}$")
 SECRET_KEYS = re.compile(r"(api_key|password|passwd|token|secret)$", re.IGNORECASE)
@@ -74,6 +76,12 @@ class KGJudgeConfig(Section):
     filter: dict[str, Any] | None = Field(
         default=None, description="kgjudge filter's judges, rounds and selection (see kgjudge.judges.FilterConfig)"
     )
+    _source: str | None = PrivateAttr(default=None)
+
+    @property
+    def source_file(self) -> str | None:
+        """The file the config was read from (named in errors raised while building from it)."""
+        return self._source
 
 
 def resolve_env(value: str | None, *, key: str = "", file: str | None = None) -> str | None:
@@ -90,6 +98,14 @@ def resolve_env(value: str | None, *, key: str = "", file: str | None = None) ->
 
 
 def _check_secrets(node: Any, path: str, file: str | None) -> None:
+    if isinstance(node, str) and url_credentials(node):
+        raise ConfigError(
+            f"credentials must not be written in URLs ({redact_urls(node)}); put them in the "
+            "component's api_key / user / password keys as environment references, or make the "
+            "whole URL one, such as ${env:OPENAI_BASE_URL}",
+            file=file,
+            key=path or None,
+        )
     if isinstance(node, dict):
         for k, v in node.items():
             key = f"{path}.{k}" if path else str(k)
@@ -181,6 +197,7 @@ def parse_config(raw: Any, *, file: str | None = None) -> KGJudgeConfig:
     config.backends = slots
     config.store = store
     config.judge = judge
+    config._source = file
     if judge is not None and getattr(judge, "backend", None) not in config.backends:
         raise ConfigError(
             f"no backend named '{getattr(judge, 'backend', None)}'", file=file, key="judge.backend",
@@ -202,15 +219,26 @@ def read_yaml(path: str | os.PathLike[str]) -> Any:
     """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"cannot read config: {exc.strerror}", file=str(path)) from exc
     try:
-        return yaml.safe_load(text)
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ConfigError(f"not valid UTF-8 at line {line} (byte {exc.start}: {exc.reason})", file=str(path)) from exc
+    try:
+        value = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise ConfigError(f"invalid YAML{where}: {getattr(exc, 'problem', exc)}", file=str(path)) from exc
+    except RecursionError:
+        raise ConfigError(f"invalid YAML: nested more than {MAX_DEPTH} levels deep", file=str(path)) from None
+    problem = check_value(value)
+    if problem is not None:
+        raise ConfigError(f"invalid YAML: {problem}", file=str(path))
+    return value
 
 
 def load_config(path: str | os.PathLike[str]) -> KGJudgeConfig:

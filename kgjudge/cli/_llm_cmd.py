@@ -63,7 +63,7 @@ def llm_command(
 
     started = time.perf_counter()
     echo(f"loading backend '{backend}' ({cfg.backends[backend].type})...", err=True)
-    client = LLM(build_backend(cfg.backends[backend], key=f"backends.{backend}"),
+    client = LLM(build_backend(cfg.backends[backend], file=cfg.source_file, key=f"backends.{backend}"),
                  None if no_cache else build_cache(cfg.cache))
     loaded = time.perf_counter()
     if request.choices:

@@ -27,7 +27,7 @@ from kgjudge.llm._vllm import VLLMBackend, VLLMConfig
 def build_backend(slot: Slot | dict[str, Any], *, file: str | None = None, key: str = "backend") -> LLMBackend:
     """Build the backend a ``{type: ...}`` config slot describes."""
     config = validate_slot(slot, backends, file=file, key=key)
-    return backends.get(config.type).factory(config)
+    return backends.build(config, file=file, key=key)  # type: ignore[no-any-return]
 
 
 def build_cache(config: CacheConfig | None = None) -> ResponseCache | None:
@@ -53,8 +53,10 @@ def build_llm(
 def llm_from_config(config: KGJudgeConfig, name: str = "default") -> LLM:
     """The :class:`LLM` client for backend ``name`` of a loaded config, with its cache."""
     if name not in config.backends:
-        raise ConfigError(f"no backend named '{name}'", key="backends", choices=list(config.backends))
-    return LLM(build_backend(config.backends[name], key=f"backends.{name}"), build_cache(config.cache))
+        raise ConfigError(f"no backend named '{name}'", file=config.source_file, key="backends",
+                          choices=list(config.backends))
+    backend = build_backend(config.backends[name], file=config.source_file, key=f"backends.{name}")
+    return LLM(backend, build_cache(config.cache))
 
 
 __all__ = sorted(

@@ -50,7 +50,7 @@ class StageRunner:
         self.cache: ResponseCache | None = build_cache(config.cache)
         given = backends or {}
         self.backends: dict[str, LLMBackend] = {
-            name: given.get(name) or build_backend(config.backends[name], key=f"backends.{name}")
+            name: given.get(name) or build_backend(config.backends[name], file=config.source_file, key=f"backends.{name}")
             for name in sorted(names)
         }
         self.chunker = Chunker(pipeline.chunking)

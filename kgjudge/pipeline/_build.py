@@ -179,7 +179,7 @@ class Build:
     def _open_store(self) -> Any:
         from kgjudge.graph import build_store
 
-        return build_store(self._store_slot())
+        return build_store(self._store_slot(), file=self.config.source_file)
 
     def _store_label(self) -> str:
         slot = self._store_slot()
