@@ -668,12 +668,16 @@ def open_graphrag(
         slot = config.store
         where = json.dumps(slot.model_dump(mode="json") if slot is not None else None, sort_keys=True)
         index_dir = Path(config.rag.index_dir) if config.rag.index_dir else default_cache_dir() / "rag" / stable_id("store", where)
+    store = build_store(slot, file=file, read_only=True)  # retrieval never creates or writes the store
     llm = None
     if with_llm:
         from kgjudge.llm import llm_from_config
 
-        llm = llm_from_config(config, config.rag.backend)
-    store = build_store(slot, file=file)
+        try:
+            llm = llm_from_config(config, config.rag.backend)
+        except BaseException:
+            store.close()
+            raise
     rag = GraphRAG(store, llm, config.rag, index_dir=index_dir, documents=documents)
     rag.owns_store = True
     return rag

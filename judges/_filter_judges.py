@@ -225,7 +225,8 @@ class KGGroundedJudge:
         self.config = config
         self.weight = config.weight
         self.threshold = config.threshold
-        self.store = store if store is not None else build_store(config.store, key="store")
+        # Opened to read: a wrong path is an error, not an empty graph that supports nothing.
+        self.store = store if store is not None else build_store(config.store, key="store", read_only=True)
         self.graphjudger = GraphJudger(llm, GraphJudgerConfig(
             adapter=config.judge_adapter, threshold=config.judge_threshold,
             max_document_chars=config.max_document_chars,

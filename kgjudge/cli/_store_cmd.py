@@ -21,10 +21,10 @@ if TYPE_CHECKING:
 CONFIG_HELP = "config file whose store: section names the store; the embedded RDF store if omitted"
 
 
-def _open(config: Optional[Path]) -> GraphStore:
+def _open(config: Optional[Path], *, read_only: bool = False) -> GraphStore:
     from kgjudge.graph import open_store
 
-    return open_store(get_config(config), file=str(config) if config else None)
+    return open_store(get_config(config), file=str(config) if config else None, read_only=read_only)
 
 
 @app.command("load")
@@ -65,8 +65,11 @@ def stats_command(
     config: Optional[Path] = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
     as_json: bool = typer.Option(False, "--json", help="print the statistics as JSON"),
 ) -> None:
-    """Print counts of entities, triples, judgements, relations, documents and origins."""
-    with _open(config) as store:
+    """Print counts of entities, triples, judgements, relations, documents and origins.
+
+    The store must exist: a mistyped path is an error (exit status 2), never a new empty store.
+    """
+    with _open(config, read_only=True) as store:
         stats = store.stats()
         features = store.features
     if as_json:
@@ -96,7 +99,7 @@ def export_command(
         raise KGJudgeError("give either --to-config or --format with --output")
     if fmt is not None and output is None:
         raise KGJudgeError("--format needs --output")
-    with _open(config) as source:
+    with _open(config, read_only=True) as source:
         if to_config is not None:
             with open_store(get_config(to_config), file=str(to_config)) as target:
                 count = copy_store(source, target)
