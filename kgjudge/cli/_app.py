@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import typer
 
 from kgjudge._config import KGJudgeConfig, default_config, load_config
-from kgjudge._errors import KGJudgeError
+from kgjudge._errors import InputError, KGJudgeError
 from kgjudge._text import printable, redact_urls
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -64,6 +64,12 @@ def handles_errors(fn: F) -> F:
             sys.exit(130)
 
     return wrapper  # type: ignore[return-value]
+
+
+def check_out_folder(out: Path) -> None:
+    """Refuse an output folder that is an existing file before any work is done."""
+    if out.exists() and not out.is_dir():
+        raise InputError("is a file, not a folder; give --out a folder", file=str(out))
 
 
 def get_config(path: Path | None) -> KGJudgeConfig:

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from kgjudge._errors import ConfigError
-from kgjudge.cli._app import app, echo, handles_errors
+from kgjudge.cli._app import app, check_out_folder, echo, handles_errors
 
 eval_app = typer.Typer(help="Evaluate graphs against gold graphs, or a judge against gold labels.",
                        no_args_is_help=True)
@@ -48,6 +48,7 @@ def graphs_command(
 
     if compat is not None and compat not in COMPAT_MODES:
         raise ConfigError(f"unknown --compat mode '{compat}'", key="compat", choices=COMPAT_MODES)
+    check_out_folder(out)
     mode = compat or "word"
     report = evaluate_graphs(
         pred, gold, mode=mode, engine=engine, workers=workers,  # type: ignore[arg-type]
@@ -89,6 +90,7 @@ def judge_command(
     calibration curves."""
     from kgjudge.metrics import evaluate_judgements, write_judge_report
 
+    check_out_folder(out)
     report = evaluate_judgements(judgements, labels, judge=judge, n_bins=bins)
     paths = write_judge_report(report, out)
     echo(f"judge: {report.judge}   scored: {report.n} ({report.n_positive} true)")

@@ -346,11 +346,15 @@ def evaluate_graphs(
             gets at most ``ged_timeout`` seconds).
 
     Raises:
-        InputError: a gold file cannot be read, or two line-based files differ in length.
+        InputError: a gold file cannot be read or holds no graph, or two line-based files
+            differ in length.
         ConfigError: a bad option (unknown mode, missing model directory).
     """
     unreadable: list[InputError] = []
     gold_graphs, gold_kind = read_graphs(gold, "gold")
+    if not gold_graphs:
+        # Every metric would be a meaningless zero: nothing was evaluated.
+        raise InputError("holds no gold graph: there is nothing to evaluate against", file=str(gold))
     pred_graphs, pred_kind = read_graphs(pred, "pred", unreadable)
     pairs, unused = pair_graphs(pred_graphs, pred_kind, gold_graphs, gold_kind,
                                 pred_path=str(pred), gold_path=str(gold))

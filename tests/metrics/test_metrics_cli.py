@@ -84,3 +84,23 @@ def test_speed_benchmark_runs_on_a_tiny_input(tmp_path: Path) -> None:
         assert entry["fast_s"] > 0 and entry["reference_s"] > 0
         assert entry["ratio"] == entry["reference_s"] / entry["fast_s"]
         assert entry["max_abs_difference"] <= 1e-9
+
+
+def test_eval_graphs_of_empty_files_or_into_a_file_is_one_error_line(tmp_path: Path, write_source: WriteSource,
+                                                                      gold_graphs: list) -> None:
+    for name in ("pred.source", "gold.source", "pred.jsonl", "gold.jsonl"):
+        (tmp_path / name).write_text("")
+    for pred, gold in (("pred.source", "gold.source"), ("pred.jsonl", "gold.jsonl")):
+        result = CliRunner().invoke(app, ["eval", "graphs", str(tmp_path / pred), str(tmp_path / gold),
+                                          "--out", str(tmp_path / "r")])
+        assert result.exit_code == 2, result.output
+        assert result.output.strip() == f"error: {tmp_path / gold}: holds no gold graph: there is nothing to evaluate against"
+    assert not (tmp_path / "r").exists()
+    gold = write_source("g.source", gold_graphs)
+    target = tmp_path / "report.txt"
+    target.write_text("mine")
+    for args in (["graphs", str(gold), str(gold)], ["judge", str(gold), str(gold)]):
+        result = CliRunner().invoke(app, ["eval", *args, "--out", str(target)])
+        assert result.exit_code == 2
+        assert result.output.strip() == f"error: {target}: is a file, not a folder; give --out a folder"
+    assert target.read_text() == "mine"
