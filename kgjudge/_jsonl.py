@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -26,6 +27,9 @@ T = TypeVar("T", bound=BaseModel)
 MAX_DEPTH = 100
 """How deeply arrays and objects may nest in a JSON value read from a file or a model reply."""
 
+# A surrogate in the text, or an escape that decodes to one.
+_MAYBE_SURROGATE = re.compile(r"[\ud800-\udfff]|\\u[dD][89a-fA-F]")
+
 
 def _describe(exc: ValidationError) -> str:
     parts = []
@@ -37,6 +41,9 @@ def _describe(exc: ValidationError) -> str:
 
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON value")
+
+
+_DECODER = json.JSONDecoder(parse_constant=_no_constant)
 
 
 def _where(path: tuple[Any, ...]) -> str:
@@ -83,15 +90,17 @@ def loads_checked(text: str, *, raw_decode: bool = False) -> Any:
     Raises:
         ValueError: saying what is wrong, never RecursionError.
     """
-    decoder = json.JSONDecoder(parse_constant=_no_constant)
     try:
-        value = decoder.raw_decode(text)[0] if raw_decode else decoder.decode(text)
+        value = _DECODER.raw_decode(text)[0] if raw_decode else _DECODER.decode(text)
     except json.JSONDecodeError as exc:
         raise ValueError(_decode_error(exc)) from exc
     except RecursionError:
         raise ValueError(f"JSON nested more than {MAX_DEPTH} levels deep") from None
     except ValueError as exc:
         raise ValueError(f"invalid JSON ({exc})") from exc
+    # Most lines cannot hold a surrogate or nest deeply: they need no walk over the value.
+    if text.count("[") + text.count("{") < MAX_DEPTH and _MAYBE_SURROGATE.search(text) is None:
+        return value
     problem = check_value(value)
     if problem is not None:
         raise ValueError(problem)
