@@ -14,8 +14,10 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import os
+import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -285,7 +287,16 @@ def drive_rag_answer(reply: str) -> None:
 
 # -- the properties ----------------------------------------------------------------------------
 
-FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+# KGJUDGE_FUZZ_EXAMPLES raises the count for a longer hunt (the fast set keeps it short).
+FUZZ = settings(max_examples=int(os.environ.get("KGJUDGE_FUZZ_EXAMPLES", "60")), deadline=None,
+                suppress_health_check=list(HealthCheck))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _cleanup() -> Iterator[None]:
+    yield
+    _LLM.close()
+    shutil.rmtree(_DIR, ignore_errors=True)
 
 
 @FUZZ
