@@ -86,7 +86,14 @@ def extract_json(text: str) -> Any:
     starts = [i for i in (stripped.find("{"), stripped.find("[")) if i >= 0]
     if not starts:
         raise ValueError("no JSON object or array found")
-    return loads_checked(stripped[min(starts) :], raw_decode=True)
+    try:
+        return loads_checked(stripped[min(starts) :], raw_decode=True)
+    except ValueError as exc:
+        # A syntax error keeps the json module's own message: a reply spans lines, and the
+        # repair request shows the model this text.
+        if isinstance(exc.__cause__, json.JSONDecodeError):
+            raise exc.__cause__ from None
+        raise
 
 
 def check_json(text: str, schema: dict[str, Any]) -> Any:
