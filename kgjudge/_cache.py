@@ -55,10 +55,6 @@ class ResponseCache:
     def set(self, key: str, value: dict[str, Any]) -> None:
         self._cache.set(key, value)
 
-    def delete(self, key: str) -> None:
-        """Drop one entry (nothing happens when there is none)."""
-        self._cache.delete(key)
-
     def __len__(self) -> int:
         return len(self._cache)
 

@@ -5,10 +5,11 @@ client adds what all backends share: capability checks, the response cache, JSON
 schema validation and one repair retry, and usage counters.
 
 Replies are untrusted: a lone surrogate in a reply's text is replaced by U+FFFD, as a UTF-8
-decoder does with bytes it cannot read (so every reply can be hashed, cached and written); JSON
-that nests too deeply or holds a lone surrogate escape does not parse; and a reply that failed
-to parse is dropped from the response cache, so a later run asks the model again instead of
-being served the bad reply.
+decoder does with bytes it cannot read (so every reply can be hashed, cached and written), and
+JSON that nests too deeply or holds a lone surrogate escape does not parse. The cache keeps the
+raw reply, never the verdict on it: a cached reply is parsed again each time it is served, so a
+reply that failed to parse gives the same recorded failure (and a re-run still makes no model
+call), never a result that passes for good; a cache entry that no longer validates is a miss.
 """
 
 from __future__ import annotations
@@ -199,13 +200,6 @@ class LLM:
     def _key(self, op: str, req: LLMRequest) -> str:
         return cache_key(op, self.backend.name, self.backend.fingerprint(), req.model_dump(mode="json"))
 
-    def forget(self, requests: Sequence[LLMRequest], op: Literal["generate", "score"] = "generate") -> None:
-        """Drop the cached replies of ``requests``: a stage calls this when a reply turned out
-        unusable, so that it is asked again rather than served from the cache next time."""
-        if self.cache is not None:
-            for req in requests:
-                self.cache.delete(self._key(op, req))
-
     def _hit(self, key: str, result_type: type[Any]) -> Any:
         """The cached result of ``key``, or None (an entry that no longer validates is a miss)."""
         hit = self.cache.get(key) if self.cache is not None else None
@@ -294,7 +288,6 @@ class LLM:
                     value = check_json(res.text, requests[i].json_schema or {})
                 except ValueError as exc:
                     self.usage.parse_failures += 1
-                    self.forget([requests[i], req])
                     error = ParseError(
                         f"reply does not match the JSON schema after one repair ({exc}; first reply: {first_error})",
                         raw=res.text,
@@ -317,10 +310,7 @@ class LLM:
         """Log-probabilities of each request's ``choices`` from a forward pass, no sampling."""
         requests = list(requests)
         self._check(requests, "score")
-        results = await self._cached("score", requests, self.backend.score_batch, ChoiceScores)
-        # Scores a judge cannot use are not kept: a later run asks the model again.
-        self.forget([r for r, s in zip(requests, results) if not s.usable], "score")
-        return results
+        return await self._cached("score", requests, self.backend.score_batch, ChoiceScores)
 
     def generate_sync(self, requests: Sequence[LLMRequest], *, return_exceptions: bool = False) -> list[Any]:
         """Blocking :meth:`generate`."""

@@ -107,13 +107,11 @@ async def denoise(
                     rounds[cid].append(DenoiseRound(round=number, entities=[], text=current[cid]))
                     stopped[cid] = "converged"
         active = [cid for cid in active if cid in entities]
-        requests = [rewrite_request(current[cid], entities[cid], config) for cid in active]
-        rewrites = await llm.generate(requests)
-        for cid, request, reply in zip(active, requests, rewrites):
+        rewrites = await llm.generate([rewrite_request(current[cid], entities[cid], config) for cid in active])
+        for cid, reply in zip(active, rewrites):
             try:
                 text = parse_rewrite(reply.text)
             except ParseError as exc:
-                llm.forget([request])  # asked again next time, not served from the cache
                 failures.append(StageFailure(stage="denoise_rewrite", document_id=by_id[cid].document_id,
                                              chunk_id=cid, round=number, error=str(exc), raw=exc.raw))
                 stopped[cid] = "failed"

@@ -1,6 +1,7 @@
 """Replies no parser should crash on, and the response cache never serving a reply that failed
-to parse (or scores a judge could not use) as if it were good. The property-based version over
-every stage and judge parser is tests/test_fuzz_replies.py."""
+to parse (or scores a judge could not use) as if it were good: it keeps raw replies, and every
+one it serves is parsed again. The property-based version over every stage and judge parser is
+tests/test_fuzz_replies.py."""
 
 from __future__ import annotations
 
@@ -57,19 +58,16 @@ def test_lone_surrogates_in_a_reply_are_replaced(tmp_path: Path) -> None:
     assert isinstance(failed, ParseError) and failed.raw == "not JSON \ufffd"
 
 
-def test_a_reply_that_failed_to_parse_is_asked_again_not_served_from_the_cache(tmp_path: Path) -> None:
-    replies = {"text": "Sorry, I cannot do that."}
-    backend = FakeBackend(FakeConfig(), responder=lambda req: replies["text"])
+def test_a_cached_reply_that_failed_to_parse_fails_again_and_never_passes_for_good(tmp_path: Path) -> None:
+    backend = FakeBackend(FakeConfig(), responder=lambda req: "Sorry, I cannot do that.")
     cache = ResponseCache(tmp_path / "cache")
     llm = LLM(backend, cache)
     (failed,) = llm.generate_sync([request()], return_exceptions=True)
     assert isinstance(failed, ParseError) and len(backend.calls) == 2  # the reply and one repair
-    assert len(cache) == 0, "neither the bad reply nor the bad repair stays in the cache"
-    replies["text"] = '{"entities": ["Marie Curie", "Warsaw"]}'
-    (good,) = llm.generate_sync([request()])
-    assert good.parsed == {"entities": ["Marie Curie", "Warsaw"]} and not good.cached and len(backend.calls) == 3
-    (cached,) = llm.generate_sync([request()])
-    assert cached.cached and len(backend.calls) == 3, "a good reply is served from the cache"
+    again = LLM(backend, cache)
+    (still,) = again.generate_sync([request()], return_exceptions=True)
+    assert isinstance(still, ParseError) and still.raw == failed.raw, "parsed again: the same failure"
+    assert len(backend.calls) == 2 and again.usage.cache_hits == 2, "a re-run makes no model call"
 
 
 def test_a_bad_reply_left_in_an_old_cache_is_not_served_as_good(tmp_path: Path) -> None:
@@ -77,7 +75,9 @@ def test_a_bad_reply_left_in_an_old_cache_is_not_served_as_good(tmp_path: Path) 
     backend = FakeBackend(FakeConfig(default_reply='{"entities": ["Warsaw"]}'))
     llm = LLM(backend, cache)
     key = llm._key("generate", request())
-    cache.set(key, {"text": "[" * 5000 + "]" * 5000, "model": "fake"})  # as a version before this one left it
+    # A reply nested 5000 deep, as a version that crashed on it left it in the cache: parsed
+    # again, it is a failure that gets its repair request, not a crash.
+    cache.set(key, {"text": "[" * 5000 + "]" * 5000, "model": "fake"})
     (result,) = llm.generate_sync([request()])
     assert result.parsed == {"entities": ["Warsaw"]} and result.repaired
     cache.set(key, {"text": 12, "model": "fake"})  # an entry that no longer validates is a miss
@@ -85,7 +85,7 @@ def test_a_bad_reply_left_in_an_old_cache_is_not_served_as_good(tmp_path: Path) 
     assert result.parsed == {"entities": ["Warsaw"]} and not result.cached
 
 
-def test_scores_a_judge_cannot_use_are_a_recorded_failure_and_not_cached(tmp_path: Path) -> None:
+def test_scores_a_judge_cannot_use_are_a_recorded_failure(tmp_path: Path) -> None:
     from kgjudge.judges import GraphJudger
 
     backend = FakeBackend(FakeConfig(choice_logprobs={"Yes": math.nan, "No": -math.inf}))
@@ -95,4 +95,5 @@ def test_scores_a_judge_cannot_use_are_a_recorded_failure_and_not_cached(tmp_pat
     (j,) = judge.judge_sync([triple], {"d1": "Marie Curie was born in Warsaw."})
     assert not j.label and j.score == 0.0 and j.details["failed"]
     assert "no usable log-probability" in j.reasons[0] and "NaN" in (j.raw_output or "")
-    assert len(cache) == 0
+    (again,) = GraphJudger(LLM(backend, cache)).judge_sync([triple], {"d1": "Marie Curie was born in Warsaw."})
+    assert again == j, "served from the cache, the scores are judged unusable again"

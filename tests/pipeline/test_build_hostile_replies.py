@@ -1,6 +1,6 @@
 """`kgjudge build` over model replies that used to crash it: each becomes a failure record with
-its raw text, the rest of the batch is kept, and a reply that failed is asked again on the next
-run instead of being served from the response cache."""
+its raw text, the rest of the batch is kept, and served again from the response cache it is the
+same failure (the build gets past it with no model call), never a good result."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def read(path: Path) -> list[dict]:
     '[["Marie Curie\ud800", "born in", "Warsaw"]]',
     "\x1b[31m" * 50_000,
 ], ids=["nested 5000 deep", "surrogate escape", "surrogate character", "huge escape sequences"])
-def test_a_reply_that_crashed_the_build_is_a_failure_record_and_is_asked_again(tmp_path: Path, reply: str) -> None:
+def test_a_reply_that_crashed_the_build_is_a_failure_record(tmp_path: Path, reply: str) -> None:
     source = docs(tmp_path)
     first = build([source], parse_config(config(tmp_path, reply)), tmp_path / "out", progress=False)
     out = tmp_path / "out"
@@ -59,10 +59,10 @@ def test_a_reply_that_crashed_the_build_is_a_failure_record_and_is_asked_again(t
         return
     assert first.triples == 0 and {f["document_id"] for f in failures} == {"d0", "d1", "d2"}
     assert all(f["stage"] == "extract" and f["raw"] for f in failures)
-    # The model answers well now: a fresh build over the same cache asks it again.
-    fixed = build([source], parse_config(config(tmp_path, GOOD)), tmp_path / "again", progress=False)
-    assert fixed.triples == 3 and fixed.usage["extract"].model_calls >= 1
-    assert read(tmp_path / "again" / "failures.jsonl") == []
+    # A fresh build over the same cache is answered by it, and records the same failures.
+    again = build([source], parse_config(config(tmp_path, reply)), tmp_path / "again", progress=False)
+    assert again.this_run.model_calls == 0 and again.triples == 0
+    assert read(tmp_path / "again" / "failures.jsonl") == failures
 
 
 def test_scores_the_judge_cannot_use_reject_the_triples_with_a_reason(tmp_path: Path) -> None:
