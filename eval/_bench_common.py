@@ -19,8 +19,10 @@ from kgjudge.graph import ArcadeDBBoltServer, GraphStore, build_store
 RELATIONS = ["born in", "located in", "member of", "author of", "capital of", "part of", "works for", "founded by"]
 
 
-def synthetic_triples(count: int, entities: int, seed: int = 0) -> list[Triple]:
-    """Extracted triples with full provenance over ``entities`` names (degrees vary by 10x)."""
+def synthetic_triples(count: int, entities: int | None = None, seed: int = 0) -> list[Triple]:
+    """Extracted triples with full provenance over ``entities`` names (default: one per ten
+    triples, at least ten; degrees vary by 10x)."""
+    entities = entities or max(count // 10, 10)
     rng = random.Random(seed)
     weights = [1.0 / (1 + i % 10) for i in range(entities)]
     names = [f"Entity {i} ({rng.choice('ABCDEFGH')})" for i in range(entities)]

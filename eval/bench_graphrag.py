@@ -53,8 +53,7 @@ def main() -> None:
     parser.add_argument("--out", default="eval/results/bench_graphrag.json")
     args = parser.parse_args()
 
-    entities = args.entities or max(args.triples // 10, 10)
-    triples = synthetic_triples(args.triples, entities, args.seed)
+    triples = synthetic_triples(args.triples, args.entities, args.seed)
     rng = random.Random(args.seed)
     asked = rng.sample(triples, min(args.queries, len(triples)))
     questions = [f"What is the {t.relation} of {t.head}?" for t in asked]

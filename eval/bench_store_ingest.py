@@ -73,7 +73,7 @@ def main() -> None:
             for kind in [k.strip() for k in args.stores.split(",") if k.strip()]:
                 count = args.bolt_triples if kind == "bolt" else args.triples
                 singles = args.bolt_per_triple if kind == "bolt" else args.per_triple
-                triples = synthetic_triples(count, max(count // 10, 10), args.seed)
+                triples = synthetic_triples(count, seed=args.seed)
                 r = measure(kind, triples, min(singles, count), args.bolt_config, Path(tmp))
                 results.append(r)
                 line = (f"{r['store']}: batched {r['batched']['triples_per_s']:,.0f} triples/s, one per call "

@@ -27,8 +27,7 @@ def main() -> None:
     parser.add_argument("--out", default="eval/results/bench_store_query.json")
     args = parser.parse_args()
 
-    entities = args.entities or max(args.triples // 10, 10)
-    triples = synthetic_triples(args.triples, entities, args.seed)
+    triples = synthetic_triples(args.triples, args.entities, args.seed)
     names = sorted({n for t in triples for n in (t.head, t.tail)})
     rng = random.Random(args.seed)
     seeds = [rng.choice(names) for _ in range(args.queries)]

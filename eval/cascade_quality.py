@@ -17,7 +17,7 @@ import json
 import random
 from pathlib import Path
 
-from _data import REBEL_SUB, balanced
+from _data import REBEL_SUB, balanced, val_judge_examples
 
 from kgjudge.judges import (
     Cascade,
@@ -26,10 +26,8 @@ from kgjudge.judges import (
     MetaRanker,
     MetaRankingConfig,
     QAPair,
-    build_judge_examples,
     is_correct,
     judge_messages,
-    load_text_graph_pair,
 )
 from kgjudge.llm import LLM, HFBackend, HFConfig, LLMRequest
 
@@ -52,8 +50,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("eval/results/cascade_quality.json"))
     args = parser.parse_args()
 
-    corpus = load_text_graph_pair(args.data / "val.target", args.data / "val.source", name="rebel_sub/val")
-    examples, _ = build_judge_examples(corpus, seed=0, dev_fraction=0.1, test_fraction=0.2)
+    examples = val_judge_examples(args.data)
     test = balanced([e for e in examples if e.split == "test"], args.queries, 3)
     queries = [CascadeQuery(id=e.id, query=question(e, args.max_document_chars), answers=["Yes" if e.label else "No"])
                for e in test]

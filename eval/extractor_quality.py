@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from kgjudge.judges import extract_triples, extraction_scores, load_train_config, read_metadata
-from kgjudge.judges._training import build_examples
+from kgjudge.judges.kasft._training import build_examples
 from kgjudge.llm import LLM, HFBackend, HFConfig, resolve_adapter
 
 

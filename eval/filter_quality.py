@@ -27,11 +27,11 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from _data import REBEL_SUB
+from _data import REBEL_SUB, val_corpus
 
 from kgjudge import Span, Triple
 from kgjudge.graph import build_store
-from kgjudge.judges import Filter, binary_metrics, load_text_graph_pair, parse_filter_config, split_of
+from kgjudge.judges import Filter, binary_metrics, parse_filter_config, split_of
 
 def labelled_examples(docs: list[Any], rng: random.Random, *, alternate: bool) -> list[dict[str, Any]]:
     """One QA example per document: correct or with a swapped tail (alternating, or both labels
@@ -83,7 +83,7 @@ def main() -> None:
     args = parser.parse_args()
     keep_rates = [float(x) for x in args.keep_rates.split(",")]
 
-    corpus = load_text_graph_pair(args.data / "val.target", args.data / "val.source", name="rebel_sub/val")
+    corpus = val_corpus(args.data)
     usable = [d for d in corpus.documents if d.triples]
     split = {d.id: split_of(d.id, seed=0, dev_fraction=0.1, test_fraction=0.2) for d in usable}
     rng = random.Random(args.seed)

@@ -32,12 +32,12 @@ from collections import Counter
 from pathlib import Path
 
 from _bench_common import write_result
-from _data import REBEL_SUB
+from _data import REBEL_SUB, val_corpus
 
 from kgjudge import Triple
 from kgjudge._rag_config import RAGConfig
 from kgjudge.graph import Answer, GraphRAG, build_store, select_candidates
-from kgjudge.judges import load_text_graph_pair, load_train_config, split_of
+from kgjudge.judges import load_train_config, split_of
 from kgjudge.llm import build_llm, resolve_adapter
 
 KS = (1, 3, 5, 10)
@@ -51,7 +51,7 @@ def normalise(text: str) -> str:
 
 
 def held_out(data: Path, adapter: str, documents: int, seed: int) -> list:
-    corpus = load_text_graph_pair(data / "val.target", data / "val.source", name="rebel_sub/val")
+    corpus = val_corpus(data)
     split = load_train_config(Path(resolve_adapter(adapter)) / "train.yaml").data
     test = [d for d in corpus.documents
             if d.triples and split_of(d.id, seed=split.seed, dev_fraction=split.dev_fraction,

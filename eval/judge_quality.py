@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _data import REBEL_SUB
+from _data import REBEL_SUB, val_corpus
 
 from kgjudge import Triple
 from kgjudge.judges import (
@@ -32,7 +32,6 @@ from kgjudge.judges import (
     binary_metrics,
     build_judge_examples,
     calibrate_threshold,
-    load_text_graph_pair,
     load_train_config,
     plot_pr_curve,
     read_metadata,
@@ -62,7 +61,7 @@ def main() -> None:
 
     adapter_dir = resolve_adapter(args.adapter)
     meta = read_metadata(adapter_dir)
-    corpus = load_text_graph_pair(args.data / "val.target", args.data / "val.source", name="rebel_sub/val")
+    corpus = val_corpus(args.data)
     # The adapter's own split: its training config is saved beside it.
     split = load_train_config(Path(adapter_dir) / "train.yaml").data
     examples, stats = build_judge_examples(

@@ -18,17 +18,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from _data import REBEL_SUB, balanced
+from _data import REBEL_SUB, balanced, val_judge_examples
 
 from kgjudge.judges import (
     MetaRanker,
     MetaRankingConfig,
     QAPair,
     binary_metrics,
-    build_judge_examples,
-    load_text_graph_pair,
 )
-from kgjudge.judges._prompting import triple_query, triple_response
+from kgjudge.judges.triples._prompting import triple_query, triple_response
 from kgjudge.llm import LLM, HFBackend, HFConfig, ResponseCache
 
 def pair(e, max_chars: int) -> QAPair:
@@ -51,8 +49,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("eval/results/meta_ranking_quality.json"))
     args = parser.parse_args()
 
-    corpus = load_text_graph_pair(args.data / "val.target", args.data / "val.source", name="rebel_sub/val")
-    examples, _ = build_judge_examples(corpus, seed=0, dev_fraction=0.1, test_fraction=0.2)
+    examples = val_judge_examples(args.data)
     targets = [pair(e, args.max_document_chars) for e in balanced([e for e in examples if e.split == "test"], args.targets, 1)]
     refs = [pair(e, args.max_document_chars) for e in balanced([e for e in examples if e.split == "train"], args.references, 2)]
 

@@ -50,6 +50,9 @@ class GraphStore(ABC):
     formats: ClassVar[tuple[str, ...]] = ()
     features: StoreFeatures = StoreFeatures()
     batch_size: int = 1000
+    concurrent_reads: ClassVar[bool] = False
+    """Whether several threads may read at once, while one other thread writes (a server
+    serialises every call of a store that does not say so)."""
 
     # -- writing -----------------------------------------------------------------------------
 
@@ -179,6 +182,33 @@ class GraphStore(ABC):
                 batch = []
         if batch:
             yield from self._stored(batch)
+
+    def triples_of(self, name: str, *, offset: int = 0, limit: int = 100) -> list[StoredTriple]:
+        """One page of the triples whose head or tail is ``name``, with their judgements.
+
+        Pages come in the store's own order, which stays the same while the store does not
+        change, so ``offset`` walks through an entity's triples without reading them all; a
+        page is sorted by id. Use it (with :meth:`degree`) where an entity may have many triples.
+
+        Raises:
+            StoreError: a negative offset or limit.
+        """
+        if offset < 0 or limit < 0:
+            raise StoreError(f"offset and limit must be >= 0, got {offset} and {limit}")
+        return self._stored(self._incident_page(name, offset, limit)) if limit else []
+
+    def degree(self, name: str) -> int:
+        """How many triples have ``name`` as head or tail (a triple from an entity to itself
+        counts once); 0 for an unknown name."""
+        return self._degree(name)
+
+    def _incident_page(self, name: str, offset: int, limit: int) -> list[Triple]:
+        """A page of :meth:`_incident`; the fallback reads all and sorts by id, stores with an
+        index override it."""
+        return sorted(self._incident([name]), key=lambda t: t.id)[offset : offset + limit]
+
+    def _degree(self, name: str) -> int:
+        return len(self._incident([name]))
 
     def get_entity(self, name: str) -> Entity | None:
         """The entity with exactly this name, or None."""

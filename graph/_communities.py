@@ -22,9 +22,10 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from kgjudge._errors import KGJudgeError, StoreError
+from kgjudge._errors import KGJudgeError, KGJudgeWarning, StoreError
 from kgjudge._extras import require
 from kgjudge._jsonl import iter_jsonl, write_jsonl
+from kgjudge._progress import Progress
 from kgjudge._prompts import render
 from kgjudge._rag_config import CommunityConfig
 from kgjudge._records import Record, stable_id
@@ -64,7 +65,11 @@ def triple_line(st: StoredTriple) -> str:
 
 
 def confidence(st: StoredTriple, unjudged: float) -> float:
-    """The mean judge score of a stored triple; 1.0 for unjudged curated or gold triples."""
+    """The mean judge score of a stored triple; 1.0 for unjudged curated or gold triples; a
+    person's decision (a curation judgement) overrules the judges: 1.0 accepted, 0.0 rejected."""
+    decided = st.curation()
+    if decided is not None:
+        return decided.score
     if st.judgements:
         return sum(j.score for j in st.judgements) / len(st.judgements)
     return 1.0 if st.triple.origin in ("curated", "gold") else unjudged
@@ -123,7 +128,7 @@ class CommunityIndex:
                     self.fingerprint, self.communities = meta.get("fingerprint", {}), communities
             except (OSError, ValueError, AttributeError, KGJudgeError) as exc:
                 # Summaries are derived data: an unreadable index is rebuilt on the next update.
-                warnings.warn(f"ignoring the unreadable community index in {path}: {exc}", stacklevel=2)
+                warnings.warn(f"ignoring the unreadable community index in {path}: {exc}", KGJudgeWarning, stacklevel=2)
 
     def by_id(self) -> dict[str, Community]:
         return {c.id: c for c in self.communities}
@@ -170,7 +175,9 @@ class CommunityIndex:
             fresh.append(None)
         failures: list[str] = []
         if pending:
-            results = summarise([p[4] for p in pending])
+            with Progress("summarise", "communities", len(pending)) as progress:
+                results = summarise([p[4] for p in pending])
+                progress.advance(len(pending))
             for (slot, community_id, entities, ids, facts), (summary, error) in zip(pending, results):
                 if summary is None:
                     failures.append(f"community {community_id}: {error}; summarised by its facts")

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+from kgjudge._errors import KGJudgeWarning
 from kgjudge._extras import require
 from kgjudge._rag_config import LinkingConfig
 from kgjudge._records import Entity, Record
@@ -75,7 +76,7 @@ class VectorCache:
                     raise ValueError(f"{len(texts)} texts for {len(vectors)} vectors")
             except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
                 # A cache: an unreadable file is recomputed (and replaced on save), not fatal.
-                warnings.warn(f"ignoring the unreadable embeddings file {path}: {exc}", stacklevel=2)
+                warnings.warn(f"ignoring the unreadable embeddings file {path}: {exc}", KGJudgeWarning, stacklevel=2)
             else:
                 self.rows = {t: i for i, t in enumerate(texts)}
                 self._blocks = [vectors]

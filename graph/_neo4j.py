@@ -113,6 +113,12 @@ UNWIND $keys AS k
 MATCH (:Entity {key: k})-[r:RELATION]-(:Entity)
 RETURN startNode(r).name AS head, endNode(r).name AS tail, properties(r) AS props
 """
+Q_INCIDENT_PAGE = """
+MATCH (:Entity {key: $key})-[r:RELATION]-(:Entity)
+WITH DISTINCT r ORDER BY r.id SKIP $offset LIMIT $limit
+RETURN startNode(r).name AS head, endNode(r).name AS tail, properties(r) AS props
+"""
+Q_DEGREE = "MATCH (:Entity {key: $key})-[r:RELATION]-(:Entity) RETURN count(DISTINCT r) AS n"
 Q_PAGE_TRIPLES = f"""
 MATCH (h:Entity)-[r:RELATION]->(t:Entity) WHERE r.id > $after AND ($doc IS NULL OR r.document_id = $doc)
 RETURN {TRIPLE_FIELDS} ORDER BY r.id LIMIT $n
@@ -243,6 +249,8 @@ class Neo4jStore(GraphStore):
 
     name = "neo4j.v1"
     formats = ()
+    # The driver is shared by threads; every call opens its own session and transaction.
+    concurrent_reads = True
 
     def __init__(self, config: Neo4jConfig | None = None) -> None:
         self.config = config or Neo4jConfig()
@@ -427,6 +435,15 @@ class Neo4jStore(GraphStore):
     def _incident(self, names: Sequence[str]) -> list[Triple]:
         rows = self._read(Q_INCIDENT, "expanding a neighbourhood", keys=[name_key(n) for n in names])
         return list({t.id: t for t in map(_triple, rows)}.values())
+
+    def _incident_page(self, name: str, offset: int, limit: int) -> list[Triple]:
+        rows = self._read(Q_INCIDENT_PAGE, "reading a page of an entity's triples", key=name_key(name),
+                          offset=offset, limit=limit)
+        return [_triple(r) for r in rows]
+
+    def _degree(self, name: str) -> int:
+        rows = self._read(Q_DEGREE, "counting an entity's triples", key=name_key(name))
+        return int(rows[0]["n"]) if rows else 0
 
     def _iter_all(self, document_id: str | None) -> Iterator[Triple]:
         after = ""

@@ -157,6 +157,19 @@ class NetworkXStore(GraphStore):
                     found[triple.id] = triple
         return list(found.values())
 
+    def _incident_ids(self, name: str) -> list[str]:
+        if name not in self.graph:
+            return []
+        keys = {k for _, _, k in self.graph.out_edges(name, keys=True)}
+        keys.update(k for _, _, k in self.graph.in_edges(name, keys=True))
+        return sorted(keys)
+
+    def _incident_page(self, name: str, offset: int, limit: int) -> list[Triple]:
+        return self._fetch(self._incident_ids(name)[offset : offset + limit])
+
+    def _degree(self, name: str) -> int:
+        return len(self._incident_ids(name))
+
     def _iter_all(self, document_id: str | None) -> Iterator[Triple]:
         for _, _, triple in list(self.graph.edges(data="triple")):
             if document_id is None or triple.document_id == document_id:

@@ -28,6 +28,7 @@ import json
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
+from itertools import islice
 from pathlib import Path
 from typing import Any, Literal
 
@@ -106,6 +107,8 @@ class RDFStore(GraphStore):
     name = "rdf.v1"
     formats = ("jsonld", "nquads", "nt", "trig", "turtle")
     features = StoreFeatures(sparql=True)
+    # pyoxigraph's store takes reads from any thread beside a writer (each read sees a snapshot).
+    concurrent_reads = True
 
     def __init__(self, config: RDFConfig | None = None) -> None:
         self.config = config or RDFConfig()
@@ -408,6 +411,22 @@ class RDFStore(GraphStore):
         cache: dict[str, str] = {}
         found = (self._read_statement(g, cache) for g in graphs.values())
         return [t for t in found if t is not None]
+
+    def _incident_graphs(self, name: str) -> Iterator[Any]:
+        """The statement graph of every triple of ``name``, each once, lazily from the indexes."""
+        node = self._iri("entity", name)
+        yield from self._statement_graphs(self._store.quads_for_pattern(node, None, None, None))
+        # A triple from the entity to itself was already found as subject.
+        tails = (q for q in self._store.quads_for_pattern(None, None, node, None) if q.subject != node)
+        yield from self._statement_graphs(tails)
+
+    def _incident_page(self, name: str, offset: int, limit: int) -> list[Triple]:
+        cache: dict[str, str] = {}
+        found = (self._read_statement(g, cache) for g in islice(self._incident_graphs(name), offset, offset + limit))
+        return [t for t in found if t is not None]
+
+    def _degree(self, name: str) -> int:
+        return sum(1 for _ in self._incident_graphs(name))
 
     def _iter_all(self, document_id: str | None) -> Iterator[Triple]:
         if document_id is None:

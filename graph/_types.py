@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import Field
 
-from kgjudge._records import Entity, Judgement, ModelRef, Record, Span, Triple
+from kgjudge._records import CURATION_JUDGE, Entity, Judgement, ModelRef, Record, Span, Triple
 
 
 class StoredTriple(Record):
@@ -24,6 +24,23 @@ class StoredTriple(Record):
 
     triple: Triple
     judgements: list[Judgement] = Field(default_factory=list)
+
+    def curation(self) -> Judgement | None:
+        """The person's decision about the triple (judge :data:`~kgjudge.CURATION_JUDGE`), if any."""
+        return next((j for j in self.judgements if j.judge == CURATION_JUDGE), None)
+
+    def rejected(self) -> bool:
+        """Whether the triple is rejected: by a person when one decided, else by every judge
+        that judged it (an unjudged triple is not rejected)."""
+        decided = self.curation()
+        if decided is not None:
+            return not decided.label
+        return bool(self.judgements) and not any(j.label for j in self.judgements)
+
+    def rejected_by_curation(self) -> bool:
+        """Whether a person rejected the triple (GraphRAG never uses such a fact)."""
+        decided = self.curation()
+        return decided is not None and not decided.label
 
 
 class Subgraph(Record):

@@ -11,19 +11,23 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, get_args, get_origin
+from typing import Any, TypeVar, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, Field, PrivateAttr, ValidationError
+from pydantic import BaseModel, Field, PrivateAttr, SerializeAsAny, ValidationError
 
 from kgjudge._errors import ConfigError
+from kgjudge._filter_config import FilterConfig
 from kgjudge._jsonl import MAX_DEPTH, check_value
 from kgjudge._pipeline_config import PipelineConfig
 from kgjudge._rag_config import RAGConfig
-from kgjudge._registry import Registry, backends, judges, stores
+from kgjudge._registry import Registry, backends, filter_judges, judges, stores
 from kgjudge._sections import Section, Slot
 from kgjudge._text import redact_urls, url_credentials
+
+T = TypeVar("T")
 
 ENV_REF = re.compile(r"^\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}$")
 SECRET_KEYS = re.compile(r"(api_key|password|passwd|token|secret)$", re.IGNORECASE)
@@ -66,11 +70,15 @@ class KGJudgeConfig(Section):
         'fake.v1'
     """
 
-    backends: dict[str, Slot] = Field(default_factory=dict)
+    # SerializeAsAny: a slot is written with the keys of its component's model, not just
+    # those of the Slot base (which would keep only ``type``).
+    backends: dict[str, SerializeAsAny[Slot]] = Field(default_factory=dict)
     cache: CacheConfig = Field(default_factory=CacheConfig)
     pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
-    store: Slot | None = Field(default=None, description="graph store; rdf.v1 when absent")
-    judge: Slot | None = Field(default=None, description="judge of kgjudge build's triples; none when absent")
+    store: SerializeAsAny[Slot] | None = Field(default=None, description="graph store; rdf.v1 when absent")
+    judge: SerializeAsAny[Slot] | None = Field(
+        default=None, description="judge of kgjudge build's triples; none when absent"
+    )
     resolution: ResolutionConfig = Field(default_factory=ResolutionConfig)
     rag: RAGConfig = Field(default_factory=RAGConfig)
     filter: dict[str, Any] | None = Field(
@@ -82,6 +90,14 @@ class KGJudgeConfig(Section):
     def source_file(self) -> str | None:
         """The file the config was read from (named in errors raised while building from it)."""
         return self._source
+
+    def __eq__(self, other: object) -> bool:
+        # Where a config was read from is not part of it: a manifest's config parses back equal.
+        if type(other) is not type(self):
+            return NotImplemented
+        return self.__dict__ == other.__dict__  # type: ignore[attr-defined]
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 def resolve_env(value: str | None, *, key: str = "", file: str | None = None) -> str | None:
@@ -141,7 +157,7 @@ def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] |
     return current if isinstance(current, type) and issubclass(current, BaseModel) else None
 
 
-def _validation_error(
+def validation_error(
     exc: ValidationError, model: type[BaseModel], *, file: str | None, prefix: str
 ) -> ConfigError:
     """The ConfigError for the first error of a pydantic ValidationError."""
@@ -173,11 +189,33 @@ def validate_slot(
     try:
         return entry.config.model_validate(raw)
     except ValidationError as exc:
-        raise _validation_error(exc, entry.config, file=file, prefix=key) from exc
+        raise validation_error(exc, entry.config, file=file, prefix=key) from exc
+
+
+def build_slot(registry: Registry[Any], slot: Any, *args: Any, file: str | None = None, key: str = "") -> Any:
+    """Validate ``slot`` against ``registry`` and build its component (the factory gets the
+    validated config, then ``args``); only that component's module is imported."""
+    config = validate_slot(slot, registry, file=file, key=key)
+    return registry.build(config, *args, file=file, key=key)
+
+
+def backend_of(backends: Mapping[str, T], name: str, *, key: str, file: str | None = None) -> T:
+    """The backend (slot, client, ...) named ``name``: the one check of every ``backend:`` key.
+
+    Raises:
+        ConfigError: no backend has that name (naming ``key`` and listing the backends).
+    """
+    if name not in backends:
+        raise ConfigError(f"no backend named '{name}'", file=file, key=key, choices=list(backends))
+    return backends[name]
 
 
 def parse_config(raw: Any, *, file: str | None = None) -> KGJudgeConfig:
-    """Validate a config mapping (as loaded from YAML) into :class:`KGJudgeConfig`."""
+    """Validate a config mapping (as loaded from YAML) into :class:`KGJudgeConfig`.
+
+    Only the modules of the components the config names are imported (see
+    :mod:`kgjudge._registry`).
+    """
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
@@ -193,22 +231,51 @@ def parse_config(raw: Any, *, file: str | None = None) -> KGJudgeConfig:
     try:
         config = KGJudgeConfig.model_validate(rest)
     except ValidationError as exc:
-        raise _validation_error(exc, KGJudgeConfig, file=file, prefix="") from exc
+        raise validation_error(exc, KGJudgeConfig, file=file, prefix="") from exc
     config.backends = slots
     config.store = store
     config.judge = judge
     config._source = file
-    if judge is not None and getattr(judge, "backend", None) not in config.backends:
-        raise ConfigError(
-            f"no backend named '{getattr(judge, 'backend', None)}'", file=file, key="judge.backend",
-            choices=list(config.backends),
-        )
+    if judge is not None:
+        backend_of(config.backends, judge.backend, file=file, key="judge.backend")  # type: ignore[attr-defined]
     if config.filter is not None:
-        # Its judges are registered by kgjudge.judges, which builds on this module.
-        from kgjudge.judges._filter import parse_filter_config
-
-        parse_filter_config(raw, file=file)
+        _filter_section(config.filter, config, file=file)
     return config
+
+
+def _filter_section(section: Any, base: KGJudgeConfig, *, file: str | None) -> FilterConfig:
+    if not isinstance(section, dict):
+        raise ConfigError("expected a mapping", file=file, key="filter")
+    slots = section.get("judges")
+    if not isinstance(slots, list) or not slots:
+        raise ConfigError("a non-empty list of judges is required", file=file, key="filter.judges",
+                          choices=filter_judges.names())
+    found = [validate_slot(s, filter_judges, file=file, key=f"filter.judges[{i}]") for i, s in enumerate(slots)]
+    for i, slot in enumerate(found):
+        backend_of(base.backends, slot.backend, file=file, key=f"filter.judges[{i}].backend")  # type: ignore[attr-defined]
+    try:
+        return FilterConfig.model_validate({**section, "judges": found})
+    except ValidationError as exc:
+        raise validation_error(exc, FilterConfig, file=file, prefix="filter") from exc
+
+
+def parse_filter_config(raw: Any, *, file: str | None = None) -> tuple[KGJudgeConfig, FilterConfig]:
+    """The backends/cache part and the validated ``filter:`` section of a config mapping.
+
+    Raises:
+        ConfigError: naming the file and key (and the choices, where there is a closed set).
+    """
+    if not isinstance(raw, dict):
+        raise ConfigError("the config must be a mapping", file=file)
+    if "filter" not in raw:
+        raise ConfigError("no 'filter' section", file=file, key="filter")
+    base = parse_config({k: raw[k] for k in ("backends", "cache") if k in raw}, file=file)
+    return base, _filter_section(raw["filter"], base, file=file)
+
+
+def load_filter_config(path: str | os.PathLike[str]) -> tuple[KGJudgeConfig, FilterConfig]:
+    """Read and validate a filter config file; see :func:`parse_filter_config`."""
+    return parse_filter_config(read_yaml(path), file=str(path))
 
 
 def read_yaml(path: str | os.PathLike[str]) -> Any:
@@ -255,13 +322,23 @@ def default_config() -> KGJudgeConfig:
     return parse_config({"backends": {"default": {"type": "hf.v1"}}})
 
 
+def config_to_dict(config: KGJudgeConfig, *, defaults: bool = False) -> dict[str, Any]:
+    """The config as JSON data that :func:`parse_config` turns back into an equal config.
+
+    This is the one way a config is written (build manifests, Ray workers, ``kgjudge config
+    show``). By default only the keys that were given are written, so which keys were given
+    survives the round trip too (a build's file store without a ``path`` lives in the build
+    folder, wherever that folder is later found); with ``defaults`` every default is filled in.
+    Secrets stay environment references either way.
+
+    Example:
+        >>> cfg = parse_config({"backends": {"default": {"type": "fake.v1", "replies": ["x"]}}})
+        >>> parse_config(config_to_dict(cfg)) == cfg
+        True
+    """
+    return config.model_dump(mode="json", exclude_unset=not defaults)
+
+
 def dump_config(config: KGJudgeConfig) -> str:
     """The config as YAML with every default filled in (secrets stay environment references)."""
-    data = config.model_dump(mode="json")
-    data["backends"] = {k: v.model_dump(mode="json") for k, v in config.backends.items()}
-    if config.store is not None:
-        data["store"] = config.store.model_dump(mode="json")
-    if config.judge is not None:
-        data["judge"] = config.judge.model_dump(mode="json")
-    return yaml.safe_dump(data, sort_keys=False)
-
+    return yaml.safe_dump(config_to_dict(config, defaults=True), sort_keys=False)

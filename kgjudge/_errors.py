@@ -112,3 +112,8 @@ class ParseError(KGJudgeError):
 
 class StoreError(KGJudgeError):
     """A graph store operation failed."""
+
+
+class KGJudgeWarning(UserWarning):
+    """A warning of kgjudge's own (an unreadable cache file ignored, say): the command line shows
+    these, one line each, while it silences the warnings of the libraries underneath."""

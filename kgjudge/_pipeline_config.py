@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from kgjudge._sections import Section
+from kgjudge._sections import Section, prompt_field
 
 
 class InputConfig(Section):
@@ -43,8 +43,8 @@ class DenoiseConfig(Section):
     max_entities: int = Field(default=40, ge=1)
     entities_max_tokens: int = Field(default=160, ge=16, description="generation budget of an entity list")
     max_tokens: int = Field(default=384, ge=16, description="generation budget of a rewrite")
-    entities_prompt: str = "denoise_entities.v1"
-    rewrite_prompt: str = "denoise_rewrite.v1"
+    entities_prompt: str = prompt_field("denoise_entities.v1", reads="entities")
+    rewrite_prompt: str = prompt_field("denoise_rewrite.v1", reads="rewrite")
 
 
 class FewShotExample(Section):
@@ -60,7 +60,7 @@ class ExtractConfig(Section):
 
     backend: str = "default"
     adapter: str | None = None
-    prompt: str = "triple_extract.v1"
+    prompt: str = prompt_field("triple_extract.v1", reads="triples")
     max_triples: int = Field(default=50, ge=1, description="per chunk; more are dropped and reported")
     max_element_chars: int = Field(default=200, ge=1, description="longer heads, relations or tails are invalid")
     max_tokens: int = Field(default=512, ge=16)

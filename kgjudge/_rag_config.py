@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from kgjudge._sections import Section
+from kgjudge._sections import Section, prompt_field
 
 
 class LinkingConfig(Section):
@@ -77,9 +77,9 @@ class RAGConfig(Section):
         "question (one more scoring call per question)",
     )
     max_candidates: int = Field(default=20, ge=1, description="select: entities of the context offered")
-    answer_prompt: str = "graphrag_answer.v1"
-    map_prompt: str = "graphrag_map.v1"
-    reduce_prompt: str = "graphrag_reduce.v1"
+    answer_prompt: str = prompt_field("graphrag_answer.v1", reads="answer")
+    map_prompt: str = prompt_field("graphrag_map.v1", reads="answer")
+    reduce_prompt: str = prompt_field("graphrag_reduce.v1", reads="answer")
     top_communities: int = Field(default=3, ge=1, description="global search: communities mapped per question")
     facts_per_community: int = Field(
         default=200, ge=1, description="global search: a community's most confident facts that are ranked "

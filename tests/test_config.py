@@ -27,7 +27,7 @@ def test_shipped_configs_validate(path: Path) -> None:
 
 @pytest.mark.parametrize("path", sorted((REPO / "configs" / "train").glob("*.yaml")), ids=lambda p: p.name)
 def test_shipped_training_configs_validate(path: Path) -> None:
-    from kgjudge.judges._training import load_train_config
+    from kgjudge.judges.kasft._training import load_train_config
 
     assert load_train_config(path).model_dump()
 
@@ -110,7 +110,7 @@ def test_cli_config_validate_and_show(tmp_path: Path) -> None:
 
 def test_judge_and_training_configs_report_yaml_errors_with_their_line(tmp_path: Path) -> None:
     from kgjudge.judges import load_judge_file
-    from kgjudge.judges._training import load_train_config
+    from kgjudge.judges.kasft._training import load_train_config
 
     path = write(tmp_path, "model: x\ndata: [oops\n")
     for load in (load_train_config, load_judge_file):

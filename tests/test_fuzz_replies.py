@@ -1,7 +1,8 @@
 """Model replies are untrusted input: every stage parser (denoise, extract) and every judge
 (GraphJudger, Meta Ranking, the filter's direct, Meta Ranking and KG-grounded judges) is driven
 with arbitrary replies (lone surrogates, control characters, JSON nested thousands of levels
-deep, huge replies, non-finite log-probabilities). Each reply must become usable output or a
+deep, huge replies, non-finite log-probabilities), whole or cut by ``max_tokens`` (which the
+client tries to close at its last complete element). Each reply must become usable output or a
 recorded failure with its raw text, never an exception, and whatever comes out must be writable
 as JSONL and readable back.
 
@@ -96,6 +97,7 @@ class Scripted(LLMBackend):
         self.model_id = "scripted"
         self.capabilities = Capabilities(logprobs=True, exact_choice_scores=True, json_schema=False)
         self.reply = ""
+        self.finish = "stop"
         self.logprobs: list[float] = [-0.5, -1.0]
         self.nonce = 0
 
@@ -104,7 +106,7 @@ class Scripted(LLMBackend):
         return f"scripted-{self.nonce}"
 
     async def generate_batch(self, requests: Sequence[LLMRequest]) -> list[GenerationResult]:
-        return [GenerationResult(text=self.reply, model=self.model_id) for _ in requests]
+        return [GenerationResult(text=self.reply, finish_reason=self.finish, model=self.model_id) for _ in requests]
 
     async def score_batch(self, requests: Sequence[LLMRequest]) -> list[ChoiceScores]:
         out = []
@@ -121,8 +123,9 @@ _BACKEND = Scripted()
 _LLM = LLM(_BACKEND, ResponseCache(_DIR / "cache"))
 
 
-def _client(reply: str = "", logprobs: Sequence[float] = (-0.5, -1.0)) -> LLM:
+def _client(reply: str = "", logprobs: Sequence[float] = (-0.5, -1.0), *, cut: bool = False) -> LLM:
     _BACKEND.reply = reply
+    _BACKEND.finish = "length" if cut else "stop"
     _BACKEND.logprobs = list(logprobs)
     _BACKEND.nonce = next(_COUNTER)
     return _LLM
@@ -160,11 +163,11 @@ def drive_extract_json(reply: str) -> None:
             pass
 
 
-def drive_denoise(reply: str) -> None:
+def drive_denoise(reply: str, cut: bool = False) -> None:
     from kgjudge.llm import run_sync
     from kgjudge.stages import denoise
 
-    llm = _client(reply)
+    llm = _client(reply, cut=cut)
     (out,), failures = run_sync(denoise([_chunk()], llm, DenoiseConfig(rounds=2)), llm._runner)
     if out.stopped == "failed":
         assert failures and all(f.raw is not None for f in failures)
@@ -174,7 +177,7 @@ def drive_denoise(reply: str) -> None:
 _SPLIT: Any = None
 
 
-def drive_extract(reply: str) -> None:
+def drive_extract(reply: str, cut: bool = False) -> None:
     global _SPLIT
     from kgjudge.llm import run_sync
     from kgjudge.stages import Chunker, extract
@@ -185,11 +188,11 @@ def drive_extract(reply: str) -> None:
         _SPLIT = Chunker().split(doc)[0]
     split = _SPLIT
     denoised = DenoisedChunk(chunk_id=split.chunk.id, document_id="d1", text=TEXT_DOC, stopped="disabled")
-    llm = _client(reply)
+    llm = _client(reply, cut=cut)
     triples, failures = run_sync(
         extract([split], [denoised], {"d1": doc}, llm, ExtractConfig(), model="scripted"), llm._runner
     )
-    if not triples:
+    if not triples and not cut:  # a cut reply may close to an empty list
         try:
             empty = extract_json(reply) in ([], {"triples": []})
         except ValueError:
@@ -260,18 +263,18 @@ def drive_filter_judges(logprobs: list[float]) -> None:
 _KG_STORE: Any = None
 
 
-def drive_kg_grounded(reply: str, logprobs: list[float]) -> None:
+def drive_kg_grounded(reply: str, logprobs: list[float], cut: bool = False) -> None:
     global _KG_STORE
     from kgjudge.graph import build_store
     from kgjudge.judges import KGGroundedConfig, KGGroundedJudge
-    from kgjudge.judges._extraction import parse_triples
+    from kgjudge.stages import parse_reply
 
     if _KG_STORE is None:
         _KG_STORE = build_store({"type": "networkx.v1"})
         _KG_STORE.upsert([Triple(head="Marie Curie", relation="born in", tail="Warsaw", document_id="d1"),
                           Triple(head="Marie Curie", relation="won", tail="Nobel Prize", document_id="d1")])
-    parse_triples(reply)
-    llm = _client(reply, logprobs)
+    parse_reply(reply, ExtractConfig())
+    llm = _client(reply, logprobs, cut=cut)
     judge = KGGroundedJudge(llm, KGGroundedConfig(store={"type": "networkx.v1"}), store=_KG_STORE)
     (j,) = judge.judge_sync([_example()])
     _check_judgement(j, "e1")
@@ -306,15 +309,15 @@ def test_extract_json_never_crashes(reply: str) -> None:
 
 
 @FUZZ
-@given(REPLY)
-def test_denoise_reply_is_output_or_failure(reply: str) -> None:
-    drive_denoise(reply)
+@given(REPLY, st.booleans())
+def test_denoise_reply_is_output_or_failure(reply: str, cut: bool) -> None:
+    drive_denoise(reply, cut)
 
 
 @FUZZ
-@given(REPLY)
-def test_extract_reply_is_output_or_failure(reply: str) -> None:
-    drive_extract(reply)
+@given(REPLY, st.booleans())
+def test_extract_reply_is_output_or_failure(reply: str, cut: bool) -> None:
+    drive_extract(reply, cut)
 
 
 @FUZZ
@@ -336,9 +339,9 @@ def test_filter_judges_scores_never_crash(logprobs: list[float]) -> None:
 
 
 @FUZZ
-@given(REPLY, LOGPROBS)
-def test_kg_grounded_reply_never_crashes(reply: str, logprobs: list[float]) -> None:
-    drive_kg_grounded(reply, logprobs)
+@given(REPLY, LOGPROBS, st.booleans())
+def test_kg_grounded_reply_never_crashes(reply: str, logprobs: list[float], cut: bool) -> None:
+    drive_kg_grounded(reply, logprobs, cut)
 
 
 @FUZZ

@@ -4,6 +4,7 @@ import importlib
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -60,9 +61,39 @@ def test_judges_and_graph_install_under_kgjudge_only() -> None:
     assert result.stdout.split() == ["None", "None", "kgjudge.graph"]
 
 
-@pytest.mark.parametrize("name", ["kgjudge", "kgjudge.llm", "kgjudge.judges", "kgjudge.graph"])
+@pytest.mark.parametrize("name", ["kgjudge", "kgjudge.llm", "kgjudge.judges", "kgjudge.graph", "kgjudge.stages", "kgjudge.pipeline", "kgjudge.metrics", "kgjudge.serve"])
 def test_exports_are_sorted_and_resolve(name: str) -> None:
     module = importlib.import_module(name)
     assert module.__all__ == sorted(module.__all__)
     for symbol in module.__all__:
         assert hasattr(module, symbol), f"{name}.{symbol}"
+
+
+def test_serve_needs_its_extra_only_to_serve() -> None:
+    code = BLOCK_EXTRAS.replace('"ray"}', '"ray", "fastapi", "uvicorn", "starlette"}') + textwrap.dedent(
+        """
+        import kgjudge.cli, kgjudge.serve
+        from kgjudge.serve import export_labels, read_decisions   # no web framework needed
+        try:
+            kgjudge.serve.create_app
+        except kgjudge.MissingExtraError as exc:
+            print(exc)
+        """
+    )
+    result = run_python(code)
+    assert result.returncode == 0, result.stderr
+    assert "pip install 'kgjudge[serve]'" in result.stdout
+
+
+@pytest.mark.slow
+def test_the_wheel_ships_the_page_and_its_vendored_libraries(tmp_path: Path) -> None:
+    import zipfile
+
+    repo = Path(__file__).resolve().parents[1]
+    result = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q",
+                             "-w", str(tmp_path), str(repo)], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    [wheel] = tmp_path.glob("kgjudge-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for name in ("index.html", "app.js", "app.css", "vendor/cytoscape.min.js", "vendor/cytoscape.LICENSE", "vendor/README.md"):
+        assert f"kgjudge/serve/static/{name}" in names, name

@@ -13,6 +13,7 @@ import typer
 from kgjudge._config import KGJudgeConfig, default_config, load_config
 from kgjudge._errors import InputError, KGJudgeError
 from kgjudge._text import printable, redact_urls
+from kgjudge.cli._output import command_output, settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -32,6 +33,15 @@ def echo(text: str = "", *, err: bool = False, nl: bool = True) -> None:
     typer.echo(printable(text), err=err, nl=nl)
 
 
+@app.callback()
+def options(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="show what the libraries underneath print, "
+                                 "for any command (the long ones also take --verbose after their name)"),
+) -> None:
+    """Documents to knowledge graphs with LLMs, and LLM judges that keep only what is true."""
+    settings.verbose = verbose
+
+
 def fail(message: str, code: int = 2) -> None:
     """Print ``error: message`` to stderr and exit with ``code``."""
     echo(f"error: {redact_urls(message)}", err=True)
@@ -49,12 +59,18 @@ def _os_error(exc: OSError) -> str:
 
 def handles_errors(fn: F) -> F:
     """Turn kgjudge errors (and file-system errors: a read-only folder, a path under a file, a
-    full disk) into one clear line on stderr and exit status 2, without a traceback."""
+    full disk) into one clear line on stderr and exit status 2 (no traceback), and
+    run the command with its output settings: the libraries underneath quiet unless the command
+    was given ``verbose`` (:data:`~kgjudge.cli._output.VerboseOption`, or ``kgjudge --verbose``
+    before the command), progress bars unless ``progress`` is False
+    (:data:`~kgjudge.cli._output.ProgressOption`)."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return fn(*args, **kwargs)
+            verbose = kwargs.get("verbose", False) or settings.verbose
+            with command_output(progress=kwargs.get("progress", True), verbose=verbose):
+                return fn(*args, **kwargs)
         except KGJudgeError as exc:
             fail(str(exc))
         except OSError as exc:

@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from kgjudge.cli._app import app, echo, get_config, handles_errors
+from kgjudge.cli._output import ProgressOption, VerboseOption
 
 
 def format_summary(summary: object) -> str:
@@ -47,7 +48,8 @@ def build_command(
     engine: str = typer.Option("local", help="local, or ray to spread batches over Ray workers"),
     workers: int = typer.Option(2, min=1, help="Ray workers"),
     restart: bool = typer.Option(False, "--restart", help="discard what --out holds and start again"),
-    progress: bool = typer.Option(True, "--progress/--no-progress"),
+    progress: bool = ProgressOption,
+    verbose: bool = VerboseOption,
 ) -> None:
     """Turn documents into triples with provenance: chunk, denoise, extract (resumable, cached)."""
     from kgjudge._errors import ConfigError

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from kgjudge.cli._app import app, echo, handles_errors
+from kgjudge.cli._output import ProgressOption, VerboseOption
 
 
 @app.command("filter")
@@ -16,7 +17,8 @@ def filter_command(
     config: Path = typer.Option(..., "--config", "-c", help="config file with backends and a filter: section"),
     out: Path = typer.Option(..., "--out", "-o", help="output folder (resumed if it holds an unfinished run)"),
     restart: bool = typer.Option(False, "--restart", help="discard what --out holds and start again"),
-    progress: bool = typer.Option(True, "--progress/--no-progress"),
+    progress: bool = ProgressOption,
+    verbose: bool = VerboseOption,
 ) -> None:
     """Score examples with the configured judges over one or more rounds; write kept and rejected."""
     from kgjudge.judges import filter_examples

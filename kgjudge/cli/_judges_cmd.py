@@ -12,6 +12,7 @@ import typer
 from kgjudge._errors import ConfigError, InputError
 from kgjudge.cli._app import app, echo, handles_errors
 from kgjudge.cli._llm_cmd import model_app
+from kgjudge.cli._output import ProgressOption, VerboseOption
 
 train_app = typer.Typer(help="Build KASFT data and fine-tune LoRA adapters.", no_args_is_help=True)
 judge_app = typer.Typer(help="Judge triples and calibrate judge thresholds.", no_args_is_help=True)
@@ -22,24 +23,25 @@ ConfigOpt = typer.Option(..., "--config", "-c", help="YAML config file")
 
 
 def _train(task: str, config: Path) -> None:
-    from kgjudge.judges._training import load_train_config, train
+    from kgjudge._progress import write
+    from kgjudge.judges import load_train_config, train
 
     cfg = load_train_config(config)
-    meta = train(task, cfg, config_text=config.read_text(encoding="utf-8"), log=lambda m: echo(m, err=True))
+    meta = train(task, cfg, config_text=config.read_text(encoding="utf-8"), log=write)
     echo(json.dumps({"adapter": cfg.output, "steps": meta.training["steps"],
                            "seconds": meta.training["seconds"], "metrics": meta.metrics}, indent=2))
 
 
 @train_app.command("judge")
 @handles_errors
-def train_judge(config: Path = ConfigOpt) -> None:
+def train_judge(config: Path = ConfigOpt, progress: bool = ProgressOption, verbose: bool = VerboseOption) -> None:
     """Fine-tune a GraphJudger LoRA adapter (Yes/No on document + triple)."""
     _train("judge", config)
 
 
 @train_app.command("extractor")
 @handles_errors
-def train_extractor(config: Path = ConfigOpt) -> None:
+def train_extractor(config: Path = ConfigOpt, progress: bool = ProgressOption, verbose: bool = VerboseOption) -> None:
     """Fine-tune an extractor LoRA adapter (text -> triples JSON)."""
     _train("extractor", config)
 
@@ -53,7 +55,7 @@ def train_data(
 ) -> None:
     """Build the KASFT examples of a training config and print the counts per split and kind."""
     from kgjudge._jsonl import write_jsonl
-    from kgjudge.judges._training import build_examples, load_train_config
+    from kgjudge.judges import build_examples, load_train_config
 
     if task not in ("judge", "extractor"):
         raise ConfigError(f"unknown task '{task}'", key="task", choices=["judge", "extractor"])
@@ -74,16 +76,16 @@ def judge_calibrate(
     section: str = typer.Option("judge", help="the judge section of the config"),
     limit: Optional[int] = typer.Option(None, min=1, help="use a seeded sample of this many labelled examples"),
     dry_run: bool = typer.Option(False, "--dry-run", help="print the threshold without writing it"),
+    progress: bool = ProgressOption,
+    verbose: bool = VerboseOption,
 ) -> None:
     """Choose the judge's threshold on labelled data and write it to the config."""
     import random
 
     from kgjudge._jsonl import read_jsonl
-    from kgjudge.judges._factory import judge_from_file, write_threshold
-    from kgjudge.judges._graphjudger import GraphJudger
-    from kgjudge.judges._kasft import JudgeExample
-    from kgjudge.judges._meta_ranking import LabelledPair, QAPair
-    from kgjudge.judges._metrics import calibrate_threshold
+    from kgjudge._progress import Progress
+    from kgjudge.judges import GraphJudger, JudgeExample, QAPair, calibrate_threshold, judge_from_file, write_threshold
+    from kgjudge.judges.triples._meta_ranking import LabelledPair
 
     if objective not in ("f1", "precision"):
         raise ConfigError(f"unknown objective '{objective}'", key="objective", choices=["f1", "precision"])
@@ -95,13 +97,17 @@ def judge_calibrate(
         if not examples:
             raise InputError(f"no labelled examples of split '{split}'", file=str(data))
         labels = [e.label for e in examples]
-        scores = judge.score_examples_sync(examples)
+        with Progress("calibrate", "examples", len(examples)) as bar:
+            scores = judge.score_examples_sync(examples)
+            bar.advance(len(examples))
     else:
         pairs = [QAPair.model_validate(p.model_dump()) for p in read_jsonl(data, LabelledPair)]
         if limit and len(pairs) > limit:
             pairs = [pairs[i] for i in sorted(random.Random(0).sample(range(len(pairs)), limit))]
         labels = [bool(p.correct) for p in pairs]
-        scores = [j.score for j in judge.rank_sync(pairs)]
+        with Progress("calibrate", "pairs", len(pairs)) as bar:
+            scores = [j.score for j in judge.rank_sync(pairs)]
+            bar.advance(len(pairs))
     result = calibrate_threshold(labels, scores, objective=objective, target_precision=target_precision)  # type: ignore[arg-type]
     calibration = {**result.model_dump(), "data": str(data), "split": split or None, "limit": limit}
     if not dry_run:
@@ -117,16 +123,21 @@ def judge_triples(
     documents: Path = typer.Option(..., "--documents", help="JSONL of Document records ({id, text})"),
     out: Path = typer.Option(..., "--out", "-o", help="JSONL of Judgement records"),
     section: str = typer.Option("judge", help="the judge section of the config"),
+    progress: bool = ProgressOption,
+    verbose: bool = VerboseOption,
 ) -> None:
     """Judge triples against their documents; writes one Judgement per triple."""
     from kgjudge._jsonl import read_jsonl, write_jsonl
+    from kgjudge._progress import Progress
     from kgjudge._records import Document, Triple
-    from kgjudge.judges._factory import judge_from_file
+    from kgjudge.judges import judge_from_file
 
     items = read_jsonl(triples, Triple)
     docs = {d.id: d.text for d in read_jsonl(documents, Document)}
     judge = judge_from_file(config, section)
-    judgements = judge.judge_sync(items, docs)  # type: ignore[arg-type]
+    with Progress("judge", "triples", len(items)) as bar:
+        judgements = judge.judge_sync(items, docs)  # type: ignore[arg-type]
+        bar.advance(len(items))
     write_jsonl(out, judgements)
     kept = sum(j.label for j in judgements)
     echo(json.dumps({"triples": len(judgements), "kept": kept, "rejected": len(judgements) - kept,
@@ -140,17 +151,18 @@ def cascade_command(
     queries: Path = typer.Option(..., "--queries", "-q", help="JSONL of {id, query, answers?}"),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="JSONL of per-query results"),
     report: Optional[Path] = typer.Option(None, "--report", help="JSON file for the totals"),
+    progress: bool = ProgressOption,
+    verbose: bool = VerboseOption,
 ) -> None:
     """Answer with the weak backend, judge with Meta Ranking, re-answer rejected queries with the
     strong backend; prints tokens per backend and accuracy against the queries' answers."""
     import yaml
     from pydantic import ValidationError
 
-    from kgjudge._config import _validation_error, parse_config
+    from kgjudge._config import backend_of, parse_config, validation_error
     from kgjudge._jsonl import read_jsonl, write_jsonl
-    from kgjudge.judges._cascade import Cascade, CascadeConfig, CascadeQuery
-    from kgjudge.judges._factory import build_judge
-    from kgjudge.judges._meta_ranking import MetaRanker
+    from kgjudge._progress import Progress
+    from kgjudge.judges import Cascade, CascadeConfig, CascadeQuery, MetaRanker, build_judge
     from kgjudge.llm import llm_from_config
 
     try:
@@ -161,19 +173,19 @@ def cascade_command(
     try:
         cfg = CascadeConfig.model_validate(raw.get("cascade") or {})
     except ValidationError as exc:
-        raise _validation_error(exc, CascadeConfig, file=str(config), prefix="cascade") from exc
+        raise validation_error(exc, CascadeConfig, file=str(config), prefix="cascade") from exc
     clients: dict = {}
     for name in (cfg.weak, cfg.strong, cfg.judge.get("backend", "default")):
         if name not in clients:
-            if name not in base.backends:
-                raise ConfigError(f"no backend named '{name}'", file=str(config), key="cascade",
-                                  choices=list(base.backends))
+            backend_of(base.backends, name, file=str(config), key="cascade")
             clients[name] = llm_from_config(base, name)
     ranker = build_judge(cfg.judge, clients, file=str(config), key="cascade.judge")
     if not isinstance(ranker, MetaRanker):
         raise ConfigError("the cascade judge must be a meta_ranking judge", file=str(config), key="cascade.judge.type")
     items = read_jsonl(queries, CascadeQuery)
-    results, totals = Cascade(clients[cfg.weak], clients[cfg.strong], ranker, cfg).run_sync(items)  # type: ignore[arg-type]
+    with Progress("cascade", "queries", len(items)) as bar:
+        results, totals = Cascade(clients[cfg.weak], clients[cfg.strong], ranker, cfg).run_sync(items)  # type: ignore[arg-type]
+        bar.advance(len(items))
     if out:
         write_jsonl(out, results)
     if report:

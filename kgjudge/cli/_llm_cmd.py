@@ -13,6 +13,7 @@ import typer
 from kgjudge._errors import ConfigError
 from kgjudge._records import ChatMessage
 from kgjudge.cli._app import app, echo, get_config, handles_errors
+from kgjudge.cli._output import VerboseOption
 
 model_app = typer.Typer(help="Locate and prepare models.", no_args_is_help=True)
 app.add_typer(model_app, name="model")
@@ -36,14 +37,14 @@ def llm_command(
     adapter: Optional[str] = typer.Option(None, help="LoRA adapter name from the backend's config"),
     no_cache: bool = typer.Option(False, "--no-cache", help="bypass the response cache"),
     as_json: bool = typer.Option(False, "--json", help="print the whole result as JSON"),
+    verbose: bool = VerboseOption,
 ) -> None:
     """Send one request through a backend: generate text, or score each --choice."""
+    from kgjudge._config import backend_of
     from kgjudge.llm import LLM, LLMRequest, build_backend, build_cache
 
     cfg = get_config(config)
-    if backend not in cfg.backends:
-        raise ConfigError(f"no backend named '{backend}'", file=str(config) if config else None,
-                          key="backends", choices=list(cfg.backends))
+    backend_of(cfg.backends, backend, file=str(config) if config else None, key="backends")
     schema = None
     if json_schema is not None:
         try:
@@ -93,8 +94,20 @@ def llm_command(
 def model_path(
     model: str = typer.Argument("smollm2-135m-instruct", help="packaged name, .gguf file, folder or hub id"),
     gguf_file: Optional[str] = typer.Option(None, help="GGUF file inside a model folder"),
+    adapter: Optional[str] = typer.Option(
+        None, help="print this adapter's folder instead (packaged:<name> or a folder), e.g. for --lora-modules"
+    ),
+    store: bool = typer.Option(False, "--store", help="print the model store folder instead"),
+    verbose: bool = VerboseOption,
 ) -> None:
-    """Print an HF-format folder for MODEL, dequantising a GGUF once if needed."""
-    from kgjudge.llm import hf_model_dir, resolve_model
+    """Print an HF-format folder for MODEL, converting a GGUF once per machine into the model
+    store ($KGJUDGE_MODEL_DIR, default ~/.cache/kgjudge/models; independent of the response
+    cache's $KGJUDGE_CACHE_DIR)."""
+    from kgjudge.llm import hf_model_dir, model_store_dir, resolve_adapter, resolve_model
 
-    echo(str(hf_model_dir(resolve_model(model, gguf_file))))
+    if store:
+        echo(str(model_store_dir()))
+    elif adapter is not None:
+        echo(str(Path(resolve_adapter(adapter)).resolve()))
+    else:
+        echo(str(hf_model_dir(resolve_model(model, gguf_file))))

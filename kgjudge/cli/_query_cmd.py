@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Optional
 import typer
 
 from kgjudge.cli._app import app, echo, fail, get_config, handles_errors
+from kgjudge.cli._output import ProgressOption, VerboseOption
 
 if TYPE_CHECKING:
     from kgjudge.graph import Answer, GraphRAG, RetrievedContext
@@ -65,6 +66,8 @@ def query_command(
     show_context: bool = typer.Option(False, "--show-context", help="print the context before the answer"),
     hops: Optional[int] = typer.Option(None, min=0, max=3, help="local search hops (config rag.hops if omitted)"),
     budget: Optional[int] = typer.Option(None, min=16, help="context token budget (config rag.token_budget if omitted)"),
+    progress: bool = ProgressOption,
+    verbose: bool = VerboseOption,
 ) -> None:
     """Answer a question from the graph, citing the triples (and their documents) it used.
 
@@ -106,6 +109,8 @@ def communities_command(
     config: Optional[Path] = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
     force: bool = typer.Option(False, "--force", help="recompute the partition even if the store did not change"),
     as_json: bool = typer.Option(False, "--json"),
+    progress: bool = ProgressOption,
+    verbose: bool = VerboseOption,
 ) -> None:
     """Compute the graph's communities and summarise those that changed (for global search)."""
     with _open(out, config, with_llm=True, overrides={}) as rag:

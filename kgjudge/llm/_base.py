@@ -2,7 +2,9 @@
 
 A backend maps a batch of requests to a batch of results and nothing more. The :class:`LLM`
 client adds what all backends share: capability checks, the response cache, JSON parsing with
-schema validation and one repair retry, and usage counters.
+schema validation and one repair retry, usage counters, and the progress hook
+(:mod:`kgjudge._progress`): requests sent and answered, within a batch too when the backend
+calls :func:`report_finished` as requests of the batch finish.
 
 Replies are untrusted: a lone surrogate in a reply's text is replaced by U+FFFD, as a UTF-8
 decoder does with bytes it cannot read (so every reply can be hashed, cached and written), and
@@ -19,24 +21,74 @@ import json
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Sequence
+from contextvars import ContextVar
 from typing import Any, ClassVar, Literal, TypeVar, overload
 
 import jsonschema
 from pydantic import ValidationError
 
+from kgjudge import _progress
 from kgjudge._cache import ResponseCache, cache_key
 from kgjudge._errors import BackendError, ConfigError, ParseError
 from kgjudge._jsonl import loads_checked
 from kgjudge._prompts import render
 from kgjudge._records import ChatMessage
 from kgjudge._text import replace_surrogates
+from kgjudge.llm._constrain import close_json
 from kgjudge.llm._types import Capabilities, ChoiceScores, GenerationResult, LLMRequest, Usage
 
 T = TypeVar("T")
 
 
+class _Batch:
+    """The requests of one backend call, as the backend reports them finished."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.reported = 0
+        self.tokens = 0
+
+    def report(self, n: int, tokens: int) -> None:
+        n = max(0, min(n, self.size - self.reported))
+        if n:
+            self.reported += n
+            self.tokens += tokens
+            _progress.requests_done(n, calls=n, tokens=tokens)
+
+    def finish(self, tokens: int) -> None:
+        """The batch returned: report what the backend did not."""
+        self.report(self.size - self.reported, max(0, tokens - self.tokens))
+
+
+_BATCH: ContextVar[_Batch | None] = ContextVar("kgjudge_llm_batch", default=None)
+
+
+def report_finished(n: int = 1, *, tokens: int = 0) -> None:
+    """For backends: ``n`` more requests of the batch in progress are finished (``tokens`` in
+    and out), so progress bars move within a batch. What a backend does not report is reported
+    when its batch returns; outside a client's call this does nothing. Safe from the worker
+    thread of ``asyncio.to_thread`` (which carries the caller's context).
+
+    Example:
+        >>> for chunk in chunks:                 # inside generate_batch
+        ...     results.extend(run(chunk))
+        ...     report_finished(len(chunk))
+    """
+    batch = _BATCH.get()
+    if batch is not None:
+        batch.report(n, tokens)
+
+
+async def reporting(step: Awaitable[T]) -> T:
+    """Await one request's result and report it finished (for backends that gather requests)."""
+    result = await step
+    report_finished(1, tokens=getattr(result, "prompt_tokens", 0) + getattr(result, "completion_tokens", 0))
+    return result
+
+
 class LLMBackend(ABC):
-    """One way of running a model. Subclasses implement the two batch methods.
+    """One way of running a model. Subclasses implement the two batch methods, and may call
+    :func:`report_finished` as requests of a batch finish.
 
     Attributes:
         name: the registered name (``hf.v1``).
@@ -168,7 +220,13 @@ class LLM:
         self.usage = Usage()
         self._runner: asyncio.Runner | None = None
 
-    def _sync(self, coro: Awaitable[T]) -> T:
+    def run_sync(self, coro: Awaitable[T]) -> T:
+        """Run a coroutine from synchronous code on this client's own event loop, so that the
+        backend's loop-bound resources (HTTP connection pools) are reused from call to call.
+
+        Example:
+            >>> judgements = llm.run_sync(judge.judge(triples, documents))
+        """
         if self._runner is None:
             self._runner = asyncio.Runner()
         return run_sync(coro, self._runner)
@@ -229,15 +287,23 @@ class LLM:
         self.usage.requests += len(requests)
         self.usage.cache_hits += len(requests) - len(unique)
         self.usage.cache_misses += len(unique)
+        _progress.requests_sent(len(requests))
+        _progress.requests_done(len(requests) - len(unique), cached=len(requests) - len(unique))
         if unique:
             started = time.perf_counter()
-            fresh = await call([requests[i] for i in unique])
+            batch = _Batch(len(unique))
+            token = _BATCH.set(batch)
+            try:
+                fresh = await call([requests[i] for i in unique])
+            finally:
+                _BATCH.reset(token)
             self.usage.model_seconds += time.perf_counter() - started
             if len(fresh) != len(unique):
                 raise BackendError(
                     f"returned {len(fresh)} results for {len(unique)} requests", backend=self.backend.name
                 )
             self.usage.model_calls += len(unique)
+            batch.finish(sum(r.prompt_tokens + getattr(r, "completion_tokens", 0) for r in fresh))
             for (key, slots), res in zip(pending.items(), fresh):
                 res = _clean(res)
                 self.usage.prompt_tokens += res.prompt_tokens
@@ -264,9 +330,10 @@ class LLM:
         """Generate for a batch. Requests with ``json_schema`` get ``parsed`` filled in.
 
         Output is constrained to the schema where the backend supports it; either way it is
-        validated, and an invalid reply gets one repair request. What is still invalid raises
-        :class:`ParseError` (with the raw text), or, with ``return_exceptions=True``, stands as
-        the ParseError in its slot so the rest of the batch is kept.
+        validated. A reply cut by ``max_tokens`` is closed at its last complete element when
+        that validates; any other invalid reply gets one repair request. What is still invalid
+        raises :class:`ParseError` (with the raw text), or, with ``return_exceptions=True``,
+        stands as the ParseError in its slot so the rest of the batch is kept.
         """
         requests = list(requests)
         self._check(requests, "generate")
@@ -278,7 +345,13 @@ class LLM:
             try:
                 results[i] = res.model_copy(update={"parsed": check_json(res.text, req.json_schema)})
             except ValueError as exc:
-                failures[i] = str(exc)
+                closed = close_json(res.text, req.json_schema) if res.finish_reason == "length" else None
+                if closed is not None:
+                    # Cut by max_tokens (a looping reply, typically): its complete elements are
+                    # kept, which costs nothing, where a repair costs a second full reply.
+                    results[i] = res.model_copy(update={"text": closed, "parsed": loads_checked(closed)})
+                else:
+                    failures[i] = str(exc)
         if failures:
             self.usage.parse_repairs += len(failures)
             retry = [repair_request(requests[i], results[i].text, err) for i, err in failures.items()]
@@ -314,11 +387,11 @@ class LLM:
 
     def generate_sync(self, requests: Sequence[LLMRequest], *, return_exceptions: bool = False) -> list[Any]:
         """Blocking :meth:`generate`."""
-        return self._sync(self.generate(requests, return_exceptions=return_exceptions))
+        return self.run_sync(self.generate(requests, return_exceptions=return_exceptions))
 
     def score_choices_sync(self, requests: Sequence[LLMRequest]) -> list[ChoiceScores]:
         """Blocking :meth:`score_choices`."""
-        return self._sync(self.score_choices(requests))
+        return self.run_sync(self.score_choices(requests))
 
     async def aclose(self) -> None:
         """Release the backend and the cache (async code)."""
@@ -328,7 +401,7 @@ class LLM:
 
     def close(self) -> None:
         """Release the backend, the cache and the sync event loop (sync code)."""
-        self._sync(self.backend.aclose())
+        self.run_sync(self.backend.aclose())
         if self.cache is not None:
             self.cache.close()
         if self._runner is not None:

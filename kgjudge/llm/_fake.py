@@ -12,7 +12,7 @@ from pydantic import Field
 
 from kgjudge._config import Section, Slot
 from kgjudge._registry import backends
-from kgjudge.llm._base import LLMBackend
+from kgjudge.llm._base import LLMBackend, report_finished
 from kgjudge.llm._types import Capabilities, ChoiceScores, GenerationResult, LLMRequest
 
 
@@ -118,6 +118,7 @@ class FakeBackend(LLMBackend):
                     adapter=req.adapter,
                 )
             )
+            report_finished(1, tokens=out[-1].prompt_tokens + out[-1].completion_tokens)
         return out
 
     async def score_batch(self, requests: Sequence[LLMRequest]) -> list[ChoiceScores]:
@@ -141,6 +142,7 @@ class FakeBackend(LLMBackend):
                     adapter=req.adapter,
                 )
             )
+            report_finished(1, tokens=out[-1].prompt_tokens)
         return out
 
 

@@ -1,22 +1,29 @@
 """Where model weights come from: the packaged SmolLM2, a local folder, a GGUF file or a hub id.
 
 GGUF weights are dequantised by transformers on load (about half a minute for SmolLM2 on two
-cores). The first load saves a plain HF-format copy under ``<cache>/models`` so later loads take
-well under a second, and so servers that need an HF folder (vLLM) can use it.
+cores). The first load on a machine saves a plain HF-format copy in the model store so later
+loads take well under a second, and so servers that need an HF folder (vLLM) can use it.
+
+The model store is its own folder, ``$KGJUDGE_MODEL_DIR`` or ``~/.cache/kgjudge/models``: it does
+not move with ``$KGJUDGE_CACHE_DIR`` (the response cache), so every response cache on a machine
+shares one converted copy.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
+import io
 import os
 import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from kgjudge._cache import default_cache_dir
 from kgjudge._errors import ConfigError
 from kgjudge._extras import require
+from kgjudge._registry import PACKAGED_ADAPTERS
 
 PACKAGED = {
     # name -> (distribution that ships it, import name, file inside the package)
@@ -78,15 +85,29 @@ def resolve_model(spec: str, gguf_file: str | None = None) -> ModelSource:
     return ModelSource(spec, spec, gguf_file)
 
 
+MODEL_DIR_ENV = "KGJUDGE_MODEL_DIR"
+
+
+def model_store_dir() -> Path:
+    """The model store: ``$KGJUDGE_MODEL_DIR``, else ``~/.cache/kgjudge/models``.
+
+    Deliberately independent of ``$KGJUDGE_CACHE_DIR``: a fresh response cache must not mean a
+    second conversion of the same weights.
+    """
+    env = os.environ.get(MODEL_DIR_ENV)
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "kgjudge" / "models"
+
+
 def _plain_copy_dir(source: ModelSource) -> Path:
     digest = hashlib.sha256(source.fingerprint.encode()).hexdigest()[:12]
-    return default_cache_dir() / "models" / f"{Path(source.gguf_file or source.name).stem}-{digest}"
+    return model_store_dir() / f"{Path(source.gguf_file or source.name).stem}-{digest}"
 
 
 def hf_model_dir(source: ModelSource) -> Path:
     """An HF-format folder for ``source``: the folder itself, or a dequantised copy of a GGUF.
 
-    The copy is made once (under a file lock, so parallel workers do not race) and reused.
+    The copy is made once per machine (under a file lock, so parallel workers do not race) in
+    the model store and reused; making it prints one line on stderr.
     """
     if not source.gguf_file:
         return Path(source.path)
@@ -99,8 +120,16 @@ def hf_model_dir(source: ModelSource) -> Path:
     with filelock.FileLock(str(target) + ".lock"):
         if (target / "config.json").is_file():
             return target
-        tokenizer = transformers.AutoTokenizer.from_pretrained(source.path, gguf_file=source.gguf_file)
-        model = transformers.AutoModelForCausalLM.from_pretrained(source.path, gguf_file=source.gguf_file)
+        print(
+            f"kgjudge: converting {source.gguf_file} once for this machine into the model store {target}",
+            file=sys.stderr,
+            flush=True,
+        )
+        # transformers draws a bar per GGUF tensor with plain tqdm (hundreds of lines in a log);
+        # the line above says what happens, and failures still raise.
+        with contextlib.redirect_stderr(io.StringIO()):
+            tokenizer = transformers.AutoTokenizer.from_pretrained(source.path, gguf_file=source.gguf_file)
+            model = transformers.AutoModelForCausalLM.from_pretrained(source.path, gguf_file=source.gguf_file)
         # The weights are plain tensors after dequantisation; drop the GGUF quantisation marker
         # so the copy loads as an ordinary checkpoint.
         model.hf_quantizer = None
@@ -115,12 +144,13 @@ def hf_model_dir(source: ModelSource) -> Path:
 
 
 def packaged_adapters_dir() -> Path:
-    """The folder of the LoRA adapters shipped inside kgjudge (``kgjudge/judges/adapters``),
-    located without importing the judges package."""
-    spec = importlib.util.find_spec("kgjudge.judges")
+    """The folder of the LoRA adapters shipped inside kgjudge, where the catalogue says
+    (:data:`kgjudge._registry.PACKAGED_ADAPTERS`), located without importing that package."""
+    package, folder = PACKAGED_ADAPTERS
+    spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        raise ConfigError("kgjudge.judges is not installed; reinstall kgjudge", key="adapters")
-    return Path(list(spec.submodule_search_locations)[0]) / "adapters"
+        raise ConfigError(f"{package} is not installed; reinstall kgjudge", key="adapters")
+    return Path(list(spec.submodule_search_locations)[0]) / folder
 
 
 def resolve_adapter(spec: str) -> str:

@@ -28,7 +28,7 @@ from kgjudge._errors import BackendError, ConfigError
 from kgjudge._extras import require
 from kgjudge._registry import backends
 from kgjudge._text import redact_urls
-from kgjudge.llm._base import LLMBackend
+from kgjudge.llm._base import LLMBackend, reporting
 from kgjudge.llm._types import Capabilities, ChoiceScores, GenerationResult, LLMRequest
 
 RETRYABLE_STATUS = {408, 409, 429}
@@ -323,7 +323,7 @@ class OpenAIBackend(LLMBackend):
         )
 
     async def generate_batch(self, requests: Sequence[LLMRequest]) -> list[GenerationResult]:
-        return list(await asyncio.gather(*(self._generate_one(r) for r in requests)))
+        return list(await asyncio.gather(*(reporting(self._generate_one(r)) for r in requests)))
 
     async def _score_one(self, req: LLMRequest) -> ChoiceScores:
         choices = list(req.choices or [])
@@ -405,7 +405,7 @@ class OpenAIBackend(LLMBackend):
         )
 
     async def score_batch(self, requests: Sequence[LLMRequest]) -> list[ChoiceScores]:
-        return list(await asyncio.gather(*(self._score_one(r) for r in requests)))
+        return list(await asyncio.gather(*(reporting(self._score_one(r)) for r in requests)))
 
     async def aclose(self) -> None:
         loop = asyncio.get_running_loop()

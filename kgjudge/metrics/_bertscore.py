@@ -21,6 +21,7 @@ import numpy as np
 
 from kgjudge._errors import ConfigError
 from kgjudge._extras import require
+from kgjudge._progress import Progress
 
 PACKAGED_MINILM = "all-MiniLM-L6-v2"
 # bert-score's default layer for bert-base-uncased, used by the published script
@@ -161,13 +162,16 @@ class BertScorer:
                     self._memory[pair] = out[k] = float(hit)
                     continue
             todo.setdefault(pair, []).append(k)
-        if todo:
-            unique = list(todo)
-            _, _, f1 = self._load().score([c for c, _ in unique], [r for _, r in unique],
-                                          batch_size=self.batch_size)
-            for pair, value in zip(unique, f1.tolist()):
-                self._memory[pair] = value
-                if self._disk is not None:
-                    self._disk.set(self._key(*pair), value)
-                out[todo[pair]] = value
+        unique = list(todo)
+        with Progress("G-BERTScore", "pairs", len(unique), enabled=bool(unique)) as progress:
+            # in steps of a few batches, so progress moves; every pair is scored on its own
+            for start in range(0, len(unique), 32 * self.batch_size):
+                part = unique[start : start + 32 * self.batch_size]
+                _, _, f1 = self._load().score([c for c, _ in part], [r for _, r in part], batch_size=self.batch_size)
+                for pair, value in zip(part, f1.tolist()):
+                    self._memory[pair] = value
+                    if self._disk is not None:
+                        self._disk.set(self._key(*pair), value)
+                    out[todo[pair]] = value
+                progress.advance(len(part))
         return out

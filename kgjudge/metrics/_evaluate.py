@@ -17,7 +17,9 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
+from kgjudge._build_folder import GOLD
 from kgjudge._errors import ConfigError, InputError
+from kgjudge._progress import Progress
 from kgjudge._records import Record
 from kgjudge.metrics._bertscore import (
     BERT_BASE_UNCASED_LAYER,
@@ -33,9 +35,9 @@ from kgjudge.metrics._graph import (
     prepare_word,
     triple_counts,
 )
-from kgjudge.metrics._io import GraphPair, pair_graphs, read_graphs
+from kgjudge.metrics._io import GraphPair, check_readable, pair_graphs, read_build, read_graphs
 from kgjudge.metrics._pairs import PRF, Engine, match_scores, score_edges, warm_tokenizers
-from kgjudge.metrics._parallel import MIN_GRAPHS_PER_WORKER, effective_workers, map_slices
+from kgjudge.metrics._parallel import MIN_GRAPHS_PER_WORKER, effective_workers, map_slices, tick
 
 Mode = Literal["word", "graphjudger"]
 COMPAT_MODES = ("graphjudger",)
@@ -189,7 +191,12 @@ def _evaluate_slice(job: _Job, start: int, stop: int) -> _Slice:
     bleu, rouge = score_edges([p.pred_edges for p in prepared], [p.gold_edges for p in prepared],
                               compat=job.compat, engine=job.engine)
     matcher = compat_graph_match if job.compat else graph_match
-    geds = [graph_edit_distance(p.pred_graph, p.gold_graph, job.ged_timeout) for p in prepared] if job.ged else None
+    geds = None
+    if job.ged:  # the slow part (up to ged_timeout per graph): counted graph by graph
+        geds = []
+        for p in prepared:
+            geds.append(graph_edit_distance(p.pred_graph, p.gold_graph, job.ged_timeout))
+            tick()
     rows = []
     for k, item in enumerate(prepared):
         tp, n_p, n_g = exact[k]
@@ -214,6 +221,8 @@ def _evaluate_slice(job: _Job, start: int, stop: int) -> _Slice:
             row.update(ged=geds[k][0], ged_normalised=geds[k][1], ged_exact=geds[k][2])
         rows.append(row)
     edges = [(p.pred_edges, p.gold_edges) for p in prepared] if job.keep_edges else []
+    if not job.ged:
+        tick(len(prepared))
     return _Slice(rows=rows, exact=exact, norm=norm, edges=edges, geds=geds)
 
 
@@ -264,7 +273,8 @@ def evaluate_pairs(
                ged_timeout=ged_timeout, keep_edges=scorer is not None)
     per_worker = MIN_GRAPHS_PER_WORKER["compat" if compat else "word"]
     n_workers = effective_workers(len(pairs), workers, per_worker) if engine == "fast" else 1
-    slices = map_slices(_evaluate_slice, job, len(pairs), n_workers)
+    with Progress("score", "graphs", len(pairs)) as progress:
+        slices = map_slices(_evaluate_slice, job, len(pairs), n_workers, progress)
     seconds["graphs"] = time.perf_counter() - started
     seconds["workers"] = float(n_workers)
 
@@ -315,6 +325,27 @@ def evaluate_pairs(
     return rows, aggregates, counts, bert_status, seconds
 
 
+def _report(pairs: Sequence[GraphPair], pred: str, gold: str, counts_extra: dict[str, int],
+            options: dict[str, Any]) -> GraphEvalReport:
+    """Score ``pairs`` with ``options`` (the keyword arguments of :func:`evaluate_pairs`)."""
+    rows, aggregates, counts, bert_status, seconds = evaluate_pairs(pairs, **options)
+    config = {k: v for k, v in options.items() if k != "cache_dir"}
+    if config.get("bertscore_model"):
+        config["bertscore_model"] = str(config["bertscore_model"])
+    return GraphEvalReport(mode=options["mode"], pred=pred, gold=gold, config=config, versions=_versions(),
+                           counts={**counts, **counts_extra}, aggregates=aggregates, bertscore=bert_status,
+                           seconds=seconds, graphs=rows)
+
+
+def _read_gold(gold: str | os.PathLike[str]) -> tuple[Any, str]:
+    """The gold graphs of ``gold`` and their kind; none at all is an error, since every metric
+    would be a meaningless zero (nothing was evaluated)."""
+    graphs, kind = read_graphs(gold, "gold")
+    if not graphs:
+        raise InputError("holds no gold graph: there is nothing to evaluate against", file=str(gold))
+    return graphs, kind
+
+
 def evaluate_graphs(
     pred: str | os.PathLike[str],
     gold: str | os.PathLike[str],
@@ -327,11 +358,13 @@ def evaluate_graphs(
     cache_dir: str | os.PathLike[str] | None = None,
     ged: bool = False,
     ged_timeout: float = 2.0,
+    max_unreadable_share: float | None = None,
 ) -> GraphEvalReport:
     """Evaluate predicted graphs against gold graphs.
 
     Args:
-        pred: predictions: a ``.source`` file, a JSONL file or a build output directory.
+        pred: predictions: a ``.source`` file, a JSONL file or a build output directory (its
+            kept triples; :func:`evaluate_build` scores a build before and after its judge).
         gold: gold graphs in any of the same formats.
         mode: ``word`` (honest word-level metrics) or ``graphjudger`` (the published
             GraphJudger evaluation, quirks included).
@@ -344,32 +377,141 @@ def evaluate_graphs(
         cache_dir: where BERTScore pair scores are cached on disk (memory only when None).
         ged: also compute graph edit distance (word-level mode only; exponential, so each graph
             gets at most ``ged_timeout`` seconds).
+        max_unreadable_share: refuse predictions of which more than this share of lines cannot
+            be read (see :func:`~kgjudge.metrics.check_readable`); None scores them as empty
+            and counts them.
 
     Raises:
-        InputError: a gold file cannot be read or holds no graph, or two line-based files
-            differ in length.
+        InputError: a gold file cannot be read or holds no graph, two line-based files differ in
+            length, or the predictions are mostly unreadable (with ``max_unreadable_share``).
         ConfigError: a bad option (unknown mode, missing model directory).
     """
     unreadable: list[InputError] = []
-    gold_graphs, gold_kind = read_graphs(gold, "gold")
-    if not gold_graphs:
-        # Every metric would be a meaningless zero: nothing was evaluated.
-        raise InputError("holds no gold graph: there is nothing to evaluate against", file=str(gold))
+    gold_graphs, gold_kind = _read_gold(gold)
     pred_graphs, pred_kind = read_graphs(pred, "pred", unreadable)
+    if max_unreadable_share is not None:
+        check_readable(pred, pred_graphs, unreadable, max_share=max_unreadable_share)
     pairs, unused = pair_graphs(pred_graphs, pred_kind, gold_graphs, gold_kind,
                                 pred_path=str(pred), gold_path=str(gold))
-    rows, aggregates, counts, bert_status, seconds = evaluate_pairs(
-        pairs, mode=mode, engine=engine, workers=workers, bertscore_model=bertscore_model,
-        bertscore_layers=bertscore_layers, cache_dir=cache_dir, ged=ged, ged_timeout=ged_timeout,
+    options = {"mode": mode, "engine": engine, "workers": workers, "bertscore_model": bertscore_model,
+               "bertscore_layers": bertscore_layers, "cache_dir": cache_dir, "ged": ged, "ged_timeout": ged_timeout}
+    return _report(pairs, str(pred), str(gold),
+                   {"pred_unreadable_lines": len(unreadable), "pred_unmatched_ids": len(unused)}, options)
+
+
+class BuildEvalReport(Record):
+    """A build scored against gold twice: what it extracted (before the judge) and what it kept.
+
+    ``judge_effect`` (with a judge) holds, for each aggregate with precision, recall and F1 (the
+    micro figures of triple matching), the value before and after the judge and the change, and
+    under ``triples`` how many distinct triples per document were extracted, kept and rejected,
+    and how many of the rejected ones the gold holds (exact match).
+
+    Example:
+        >>> report = evaluate_build("out/val")
+        >>> report.judge_effect["triple_exact"]["precision"]["change"]
+    """
+
+    build: str
+    gold: str
+    judged: bool
+    finished: bool
+    documents: int
+    extracted: GraphEvalReport
+    kept: GraphEvalReport | None = None
+    judge_effect: dict[str, Any] | None = None
+
+
+def _prf_of(value: Any) -> dict[str, float] | None:
+    if isinstance(value, dict) and "micro" in value:
+        value = value["micro"]
+    if isinstance(value, dict) and {"precision", "recall", "f1"} <= value.keys():
+        return value
+    return None
+
+
+def judge_effect(extracted: GraphEvalReport, kept: GraphEvalReport) -> dict[str, Any]:
+    """How the judge moved each score from ``extracted`` to ``kept``; see :class:`BuildEvalReport`."""
+    effect: dict[str, Any] = {}
+    for name, value in extracted.aggregates.items():
+        before, after = _prf_of(value), _prf_of(kept.aggregates.get(name))
+        if before is not None and after is not None:
+            effect[name] = {m: {"extracted": before[m], "kept": after[m], "change": after[m] - before[m]}
+                            for m in ("precision", "recall", "f1")}
+    n_before, n_after = (sum(r.n_pred for r in rep.graphs) for rep in (extracted, kept))
+    tp_before, tp_after = (sum(r.triple_tp for r in rep.graphs) for rep in (extracted, kept))
+    effect["triples"] = {
+        "extracted": n_before, "kept": n_after, "rejected": n_before - n_after,
+        "rejected_in_gold": tp_before - tp_after,
+        "rejected_not_in_gold": (n_before - n_after) - (tp_before - tp_after),
+    }
+    return effect
+
+
+def evaluate_build(
+    build: str | os.PathLike[str],
+    gold: str | os.PathLike[str] | None = None,
+    *,
+    mode: Mode = "word",
+    engine: Engine = "fast",
+    workers: int | None = None,
+    bertscore_model: str | os.PathLike[str] | None = None,
+    bertscore_layers: int | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    ged: bool = False,
+    ged_timeout: float = 2.0,
+) -> BuildEvalReport:
+    """Score a build's triples before and after its judge against gold, in one report.
+
+    Args:
+        build: a ``kgjudge build`` output folder.
+        gold: a gold file in any :func:`evaluate_graphs` format; None uses the build's own gold
+            (``gold.jsonl``, kept when the build read ``.target`` files with aligned ``.source``
+            files) and scores the documents that have gold.
+        mode, engine, workers, bertscore_model, bertscore_layers, cache_dir, ged, ged_timeout:
+            as for :func:`evaluate_graphs`.
+
+    Raises:
+        InputError: not a build folder, no gold in it (without ``gold``), or a gold file that
+            cannot be read or holds no graph.
+    """
+    graphs = read_build(build, gold=gold is None)
+    if gold is None:
+        gold_graphs, gold_kind, gold_name = graphs.gold, "keyed", str(Path(build) / GOLD)
+    else:
+        (gold_graphs, gold_kind), gold_name = _read_gold(gold), str(gold)
+    options = {"mode": mode, "engine": engine, "workers": workers, "bertscore_model": bertscore_model,
+               "bertscore_layers": bertscore_layers, "cache_dir": cache_dir, "ged": ged, "ged_timeout": ged_timeout}
+    reports: dict[str, GraphEvalReport] = {}
+    sets = {"extracted": graphs.extracted, "kept": graphs.kept} if graphs.judged else {"extracted": graphs.extracted}
+    for name, preds in sets.items():
+        pairs, unused = pair_graphs(preds, "keyed", gold_graphs, gold_kind, pred_path=str(build), gold_path=gold_name)
+        reports[name] = _report(pairs, f"{build} ({name})", gold_name, {"pred_unmatched_ids": len(unused)}, options)
+    kept = reports.get("kept")
+    return BuildEvalReport(
+        build=str(build), gold=gold_name, judged=graphs.judged, finished=graphs.finished,
+        documents=graphs.documents, extracted=reports["extracted"], kept=kept,
+        judge_effect=judge_effect(reports["extracted"], kept) if kept is not None else None,
     )
-    counts["pred_unreadable_lines"] = len(unreadable)
-    counts["pred_unmatched_ids"] = len(unused)
-    config = {"mode": mode, "engine": engine, "workers": workers, "bertscore_model": str(bertscore_model)
-              if bertscore_model else None, "bertscore_layers": bertscore_layers, "ged": ged,
-              "ged_timeout": ged_timeout}
-    return GraphEvalReport(mode=mode, pred=str(pred), gold=str(gold), config=config, versions=_versions(),
-                           counts=counts, aggregates=aggregates, bertscore=bert_status, seconds=seconds,
-                           graphs=rows)
+
+
+def write_build_report(report: BuildEvalReport, out_dir: str | os.PathLike[str]) -> dict[str, Path]:
+    """Write ``report.json`` (both sets' aggregates and the judge's effect) to ``out_dir``, and
+    each set's own report, CSV and histograms to ``out_dir/extracted`` and ``out_dir/kept``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"report": out / "report.json"}
+    payload = report.model_dump(mode="json")
+    files: dict[str, str] = {}
+    for name in ("extracted", "kept"):
+        part = getattr(report, name)
+        if part is not None:
+            for key, path in write_graph_report(part, out / name).items():
+                paths[f"{name}_{key}"] = path
+                files[f"{name}_{key}"] = str(path.relative_to(out))
+    payload["files"] = files
+    paths["report"].write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return paths
 
 
 def write_graph_report(report: GraphEvalReport, out_dir: str | os.PathLike[str]) -> dict[str, Path]:

@@ -8,11 +8,18 @@ Three formats, detected from the path:
 * a ``.jsonl`` file: either one graph per line, ``{"id": ..., "triples": [[h, r, t], ...]}``
   (``document_id`` may stand for ``id``; a triple may also be ``{"head", "relation", "tail"}``),
   or one triple per line with ``document_id``, ``head``, ``relation`` and ``tail`` (a kgjudge
-  :class:`~kgjudge.Triple` record), grouped by document id;
+  :class:`~kgjudge.Triple` record), or one judged triple per line (``{"document_id", "triple":
+  {...}, "judgement": {...}}``, the lines of a build's ``judgements.jsonl`` and
+  ``rejected.jsonl``), grouped by document id;
 * a ``kgjudge build`` output directory: its ``triples.jsonl`` of Triple records.
 
 A line that cannot be read is an error in a gold file; in a prediction file it becomes an
-unparseable (empty) prediction that scores 0 and is counted.
+unparseable (empty) prediction that scores 0 and is counted. :func:`check_readable` turns a
+prediction file that is mostly unreadable (documents given instead of graphs) into an error.
+
+:func:`read_build` reads a build folder as the evaluation of a build needs it: its gold graphs
+(``gold.jsonl``, kept when the build read ``.target`` files with aligned ``.source`` files), the
+triples extracted before the judge and those kept after it.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from kgjudge._build_folder import GOLD, REJECTS, BuildFolder
 from kgjudge._errors import InputError
 from kgjudge._records import Record
 
@@ -102,6 +110,15 @@ def _triple_item(item: Any) -> Any:
     return item
 
 
+def _unwrap(data: dict[str, Any]) -> dict[str, Any]:
+    """A judged triple (``{"document_id", "triple": {...}, "judgement": ...}``) as its triple
+    record, with the wrapper's document id when the triple has none."""
+    inner = data.get("triple")
+    if "triples" in data or not isinstance(inner, dict):
+        return data
+    return {**inner, "document_id": inner.get("document_id") or data.get("document_id")}
+
+
 def _read_jsonl(path: Path, role: Role, unreadable: list[InputError]) -> list[Graph]:
     graphs: dict[str, Graph] = {}
     grouped: dict[str, list[Any]] = {}
@@ -113,6 +130,9 @@ def _read_jsonl(path: Path, role: Role, unreadable: list[InputError]) -> list[Gr
             data = json.loads(line)
             if not isinstance(data, dict):
                 raise ValueError(f"expected a JSON object, got {type(data).__name__}")
+            data = _unwrap(data)
+            if "triples" not in data and not {"head", "relation", "tail"} <= data.keys():
+                raise ValueError("expected 'triples', 'head'/'relation'/'tail' or 'triple' fields")
             doc = data.get("id", data.get("document_id")) if "triples" in data else data.get("document_id")
             if not isinstance(doc, (str, int)) or str(doc) == "":
                 raise ValueError("no document id ('id' or 'document_id')")
@@ -125,13 +145,11 @@ def _read_jsonl(path: Path, role: Role, unreadable: list[InputError]) -> list[Gr
                     raise ValueError(f"document id {doc!r} appears twice")
                 graphs[doc] = Graph(id=doc, items=[_triple_item(t) for t in triples], source=str(path),
                                     line=lineno)
-            elif {"head", "relation", "tail"} <= data.keys():
+            else:
                 if doc in graphs:
                     raise ValueError(f"document id {doc!r} appears twice")
                 grouped.setdefault(doc, []).append(_triple_item(data))
                 where.setdefault(doc, lineno)
-            else:
-                raise ValueError("expected 'triples' or 'head'/'relation'/'tail' fields")
         except ValueError as exc:  # json.JSONDecodeError is a ValueError
             err = InputError(str(exc), file=str(path), line=lineno)
             if role == "gold":
@@ -219,3 +237,133 @@ def pair_graphs(
     used = {id(p.pred) for p in pairs if p.pred is not None}
     unused = [g.id for g in pred if id(g) not in used]
     return pairs, unused
+
+
+MAX_UNREADABLE_SHARE = 0.5
+"""A prediction file with more unreadable lines than this share is refused by
+:func:`check_readable`: it is most likely not a file of graphs at all."""
+
+EXPECTED = (
+    "expected one graph per line: a Python list of [head, relation, tail] lists (a .source file), "
+    "JSONL of {\"id\", \"triples\"} graphs, of triple records or of judged triples, or a kgjudge build folder"
+)
+
+
+def check_readable(
+    path: str | os.PathLike[str],
+    graphs: Sequence[Graph],
+    unreadable: Sequence[InputError],
+    *,
+    max_share: float = MAX_UNREADABLE_SHARE,
+) -> None:
+    """Refuse a prediction file when more than ``max_share`` of its lines could not be read
+    (documents passed instead of graphs, say), naming what was expected and the first bad line.
+
+    Args:
+        path: the prediction file, as given to :func:`read_graphs`.
+        graphs: what :func:`read_graphs` returned for it.
+        unreadable: the unreadable JSONL lines :func:`read_graphs` collected.
+
+    Raises:
+        InputError: naming the file, the first bad line and its text.
+    """
+    path = Path(path)
+    bad = sorted((g.line or 0, g.error or "") for g in graphs if g.error is not None)
+    bad += sorted((e.line or 0, str(e).split(": ", 1)[-1]) for e in unreadable)
+    if not bad or path.is_dir():
+        return
+    lines = _read_lines(path)
+    total = sum(1 for line in lines if line.strip()) or len(lines)
+    if len(bad) <= max_share * total:
+        return
+    lineno, reason = min(bad)
+    text = lines[lineno - 1].rstrip("\r\n") if 0 < lineno <= len(lines) else ""
+    shown = repr(text if len(text) <= 120 else text[:120] + "...")
+    raise InputError(
+        f"{len(bad)} of {total} prediction lines are not graphs, so there is nothing to score; {EXPECTED}. "
+        f"First bad line {lineno}: {shown} ({reason})",
+        file=str(path), line=lineno,
+    )
+
+
+class BuildGraphs(Record):
+    """What a build folder holds for evaluation, one graph per document with gold.
+
+    Attributes:
+        gold: the gold graph of every document whose input came with gold.
+        extracted: every triple extracted, per document (kept and rejected), before the judge.
+        kept: the triples kept after the judge (the same as ``extracted`` without a judge).
+        judged: whether the build ran a judge.
+        finished: whether the build finished (an unfinished one is scored as far as it got).
+        documents: the documents of the build; those without gold are not scored.
+    """
+
+    gold: list[Graph]
+    extracted: list[Graph]
+    kept: list[Graph]
+    judged: bool
+    finished: bool
+    documents: int
+
+
+def _stem(file: str) -> str:
+    return file.removesuffix(".jsonl")
+
+
+def _by_document(records: Sequence[dict[str, Any]], ids: Sequence[str], where: str) -> list[Graph]:
+    items: dict[str, list[Any]] = {i: [] for i in ids}
+    for record in records:
+        doc = record.get("document_id")
+        if doc in items:
+            items[doc].append(_triple_item(record))
+    return [Graph(id=i, items=items[i], source=where) for i in ids]
+
+
+def read_build(path: str | os.PathLike[str], *, gold: bool = True) -> BuildGraphs:
+    """Read a build folder's gold graphs and its triples before and after the judge.
+
+    A document has a gold graph when its input file came with aligned gold (a ``.target`` file
+    beside its ``.source``) and its gold line was readable; its graph may be empty. Every such
+    document has a prediction, empty when nothing was extracted from it.
+
+    Args:
+        path: the build folder.
+        gold: read the folder's gold and keep only the documents that have some; False reads
+            the predictions of every document (to score them against another gold file).
+
+    Raises:
+        InputError: ``path`` is not a build folder, or it holds no gold (naming what to do).
+    """
+    folder = BuildFolder(path)
+    manifest = folder.manifest()
+    if manifest is None:
+        raise InputError("not a kgjudge build output (manifest.json is missing)", file=str(folder.out))
+    documents = [d for d in folder.records("documents") if d.get("id") is not None]
+    gold_records: list[dict[str, Any]] = []
+    ids = [str(d["id"]) for d in documents]
+    if gold:
+        gold_records = folder.records(_stem(GOLD))
+        with_gold = {r.get("document_id") for r in gold_records}
+        sources = {d.get("source") for d in documents if d["id"] in with_gold}
+        # A gold line that could not be read is a reject naming the .source file and the document.
+        unreadable = {
+            r.get("document_id") for r in folder.records(_stem(REJECTS))
+            if r.get("document_id") and str(r.get("file", "")).endswith(".source")
+        }
+        ids = [str(d["id"]) for d in documents if d.get("source") in sources and d["id"] not in unreadable]
+        if not ids:
+            raise InputError(
+                "this build has no gold graphs (gold.jsonl): build from .target files with aligned .source "
+                "files, or name a gold file after the build folder", file=str(folder.out))
+    kept_records = folder.records("triples")
+    rejected = [_unwrap(r) for r in folder.records("rejected")]
+    config = manifest.get("config") or {}
+    judged = bool(config.get("judge")) or bool(folder.records("judgements"))
+    return BuildGraphs(
+        gold=_by_document(gold_records, ids, str(folder.out / GOLD)),
+        extracted=_by_document([*kept_records, *rejected], ids, str(folder.out)),
+        kept=_by_document(kept_records, ids, str(folder.out / "triples.jsonl")),
+        judged=judged,
+        finished=bool(manifest.get("finished")),
+        documents=len(documents),
+    )

@@ -3,6 +3,9 @@
 Workers are forked, so they inherit the job (the paired graphs) and the tokenizers already
 built instead of receiving them pickled; only their results travel back. Where ``fork`` is not
 available (Windows, macOS defaults) everything runs in the calling process.
+
+Work done is counted with :func:`tick`, in a worker or here, and shown by the
+:class:`~kgjudge._progress.Progress` given to :func:`map_slices`.
 """
 
 from __future__ import annotations
@@ -11,10 +14,12 @@ import gc
 import multiprocessing
 import os
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Any, TypeVar
 
 import numpy as np
+
+from kgjudge._progress import Progress
 
 R = TypeVar("R")
 # The fewest graphs worth a process of their own, by mode (measured on 2 cores). A word-level
@@ -23,6 +28,17 @@ R = TypeVar("R")
 MIN_GRAPHS_PER_WORKER = {"word": 2500, "compat": 150}
 
 _JOB: Any = None
+_TICKS: Any = None  # a counter shared with forked workers
+_PROGRESS: Progress | None = None  # where ticks go in this process
+
+
+def tick(n: int = 1) -> None:
+    """Count ``n`` more items done, in a worker process or in this one."""
+    if _TICKS is not None:
+        with _TICKS.get_lock():
+            _TICKS.value += n
+    elif _PROGRESS is not None:
+        _PROGRESS.advance(n)
 
 
 def default_workers() -> int:
@@ -46,23 +62,37 @@ def _run(fn: Callable[[Any, int, int], R], start: int, stop: int) -> R:
     return fn(_JOB, start, stop)
 
 
-def map_slices(fn: Callable[[Any, int, int], R], job: Any, n_items: int, count: int) -> list[R]:
+def map_slices(
+    fn: Callable[[Any, int, int], R], job: Any, n_items: int, count: int, progress: Progress | None = None
+) -> list[R]:
     """``fn(job, start, stop)`` over ``count`` contiguous slices of ``range(n_items)``, one per
     forked process (in this process when ``count`` is 1).
 
-    ``fn`` must be a module-level function. Results come back in slice order.
+    ``fn`` must be a module-level function. Results come back in slice order. What ``fn``
+    counts with :func:`tick` advances ``progress``.
     """
+    global _JOB, _TICKS, _PROGRESS
     if count <= 1:
-        return [fn(job, 0, n_items)]
-    global _JOB
+        _PROGRESS = progress
+        try:
+            return [fn(job, 0, n_items)]
+        finally:
+            _PROGRESS = None
+    context = multiprocessing.get_context("fork")
     bounds = np.linspace(0, n_items, count + 1).astype(int).tolist()
-    _JOB = job
+    _JOB, _TICKS = job, context.Value("q", 0)
     # Children would otherwise garbage-collect (and so copy on write) the whole inherited heap.
     gc.freeze()
     try:
-        with ProcessPoolExecutor(max_workers=count, mp_context=multiprocessing.get_context("fork")) as pool:
+        with ProcessPoolExecutor(max_workers=count, mp_context=context) as pool:
             futures = [pool.submit(_run, fn, a, b) for a, b in zip(bounds[:-1], bounds[1:])]
+            pending, shown = set(futures), 0
+            while pending:
+                _, pending = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
+                if progress is not None:
+                    progress.advance(_TICKS.value - shown)
+                    shown = _TICKS.value
             return [f.result() for f in futures]
     finally:
-        _JOB = None
+        _JOB = _TICKS = None
         gc.unfreeze()

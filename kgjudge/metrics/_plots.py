@@ -34,20 +34,23 @@ def plot_f1_histograms(columns: Mapping[str, Sequence[float]], path: str | os.Pa
 
 
 def plot_precision_recall(
-    recall: Sequence[float], precision: Sequence[float], path: str | os.PathLike[str], *,
-    average_precision: float | None, positive_rate: float,
+    curves: Mapping[str, tuple[Sequence[float], Sequence[float], float | None]], path: str | os.PathLike[str], *,
+    title: str, chance: float | None = None,
 ) -> None:
-    """The precision-recall curve of a judge's scores, with the chance level."""
+    """Precision-recall curves, one per name: (recall, precision, average precision or None),
+    with the chance level (the share of positives) when given."""
     fig, (ax,) = _figure()
-    label = "judge" if average_precision is None else f"judge (AP {average_precision:.3f})"
-    ax.step(recall, precision, where="post", color="#4477aa", label=label)
-    ax.axhline(positive_rate, color="grey", linestyle="--", label=f"chance ({positive_rate:.3f})")
+    for name, (recall, precision, average_precision) in curves.items():
+        label = name if average_precision is None else f"{name} (AP {average_precision:.3f})"
+        ax.step(recall, precision, where="post", label=label)
+    if chance is not None:
+        ax.axhline(chance, color="grey", linestyle="--", label=f"chance ({chance:.3f})")
     ax.set_xlabel("recall")
     ax.set_ylabel("precision")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.02)
     ax.legend(loc="lower left")
-    ax.set_title("Precision-recall")
+    ax.set_title(title)
     fig.savefig(path)
 
 

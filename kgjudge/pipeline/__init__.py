@@ -1,6 +1,5 @@
 """``kgjudge build``: the document-to-KG pipeline, local or on Ray, resumable and cached."""
 
-from kgjudge.pipeline._batch import BatchResult, StageRunner
-from kgjudge.pipeline._build import STAGE_FILES, Build, BuildSummary, build, output_store_slot
+from kgjudge._faces import lazy_face
 
-__all__ = sorted(["BatchResult", "Build", "BuildSummary", "STAGE_FILES", "StageRunner", "build", "output_store_slot"])
+__getattr__, __dir__, __all__ = lazy_face(__name__, __file__)

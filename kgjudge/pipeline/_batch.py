@@ -1,31 +1,57 @@
-"""One batch of documents through every stage; shared by the local and the Ray engine."""
+"""One batch of documents through every stage; shared by the local and the Ray engine.
+
+Adding a stage: its module in ``kgjudge.stages`` (with its prompt and parser), its step in
+:meth:`StageRunner.process`, and, when it writes records, a field of :class:`BatchResult`: each
+output field is a file of the build folder named after it (``<field>.jsonl``), and any
+``*prompt`` setting of its config section is recorded in the manifest.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from kgjudge._cache import ResponseCache
-from kgjudge._config import KGJudgeConfig
-from kgjudge._errors import ConfigError
+from kgjudge._config import KGJudgeConfig, backend_of
+from kgjudge._prompts import prompt_fields, section_parser
 from kgjudge._records import Chunk, Document, Record, Triple
+from kgjudge.judges import Judge, build_judge
 from kgjudge.llm import LLM, LLMBackend, Usage, build_backend, build_cache
 from kgjudge.stages import Chunker, DenoisedChunk, JudgedTriple, StageFailure, denoise, extract
 
 
 class BatchResult(Record):
-    """Everything one batch produced, keyed by document and chunk ids."""
+    """Everything one batch produced, keyed by document and chunk ids.
+
+    Every field but ``document_ids`` and ``usage`` is a stage output: the file of that name
+    (``<field>.jsonl``) of the build folder gets its records.
+    """
 
     document_ids: list[str]
     documents: list[Document]
     chunks: list[Chunk]
     denoised: list[DenoisedChunk]
     triples: list[Triple] = Field(description="the kept triples (all of them without a judge)")
-    judged: list[JudgedTriple] = Field(default_factory=list, description="every judge decision")
+    judgements: list[JudgedTriple] = Field(default_factory=list, description="every judge decision")
+    rejected: list[JudgedTriple] = Field(default_factory=list, description="the triples the judge rejected")
     failures: list[StageFailure]
     usage: dict[str, Usage] = Field(default_factory=dict)
+
+    @classmethod
+    def outputs(cls) -> list[str]:
+        """The names of the stage outputs, in file order."""
+        return [name for name in cls.model_fields if name not in ("document_ids", "usage")]
+
+    def records(self) -> dict[str, list[Record]]:
+        """The records of each stage output."""
+        return {name: getattr(self, name) for name in self.outputs()}
+
+
+def stage_sections(config: KGJudgeConfig) -> dict[str, BaseModel]:
+    """The config sections of the pipeline's stages (``pipeline.<stage>``), in order."""
+    pipeline = config.pipeline
+    return {name: value for name in type(pipeline).model_fields if isinstance(value := getattr(pipeline, name), BaseModel)}
 
 
 class StageRunner:
@@ -39,25 +65,27 @@ class StageRunner:
     def __init__(self, config: KGJudgeConfig, backends: dict[str, LLMBackend] | None = None) -> None:
         self.config = config
         pipeline = config.pipeline
-        names = {pipeline.extract.backend} | ({pipeline.denoise.backend} if pipeline.denoise.enabled else set())
+        uses = {"pipeline.extract.backend": pipeline.extract.backend}
+        if pipeline.denoise.enabled:
+            uses["pipeline.denoise.backend"] = pipeline.denoise.backend
         if config.judge is not None:
-            names.add(config.judge.backend)  # type: ignore[attr-defined]
-        for stage, name in (("denoise", pipeline.denoise.backend), ("extract", pipeline.extract.backend)):
-            if name not in config.backends and (stage == "extract" or pipeline.denoise.enabled):
-                raise ConfigError(
-                    f"no backend named '{name}'", key=f"pipeline.{stage}.backend", choices=list(config.backends)
-                )
+            uses["judge.backend"] = config.judge.backend  # type: ignore[attr-defined]
+        slots = {name: backend_of(config.backends, name, key=key) for key, name in uses.items()}
         self.cache: ResponseCache | None = build_cache(config.cache)
         given = backends or {}
         self.backends: dict[str, LLMBackend] = {
-            name: given.get(name) or build_backend(config.backends[name], file=config.source_file, key=f"backends.{name}")
-            for name in sorted(names)
+            name: given.get(name) or build_backend(slots[name], file=config.source_file, key=f"backends.{name}")
+            for name in sorted(slots)
         }
+        for stage, section in stage_sections(config).items():
+            if getattr(section, "enabled", True):
+                # A prompt's replies are read by the parser of its version: a version without
+                # one is refused now, before any model call.
+                for name in prompt_fields(section):
+                    section_parser(section, name, key=f"pipeline.{stage}.{name}")
         self.chunker = Chunker(pipeline.chunking)
-        self.judge: Any = None
+        self.judge: Judge | None = None
         if config.judge is not None:
-            from kgjudge.judges import build_judge
-
             self.judge_llm = self.client(config.judge.backend)  # type: ignore[attr-defined]
             self.judge = build_judge(config.judge, self.judge_llm)
 
@@ -95,7 +123,8 @@ class StageRunner:
             chunks=[s.chunk for s in ordered],
             denoised=denoised,
             triples=triples,
-            judged=judged,
+            judgements=judged,
+            rejected=[j for j in judged if not j.judgement.label],
             failures=failures + extract_failures,
             usage=usage,
         )

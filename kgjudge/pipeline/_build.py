@@ -1,6 +1,7 @@
 """``kgjudge build``: documents in, one JSONL file per stage out, resumable.
 
-The output folder holds ``documents.jsonl``, ``chunks.jsonl``, ``denoised.jsonl``,
+The output folder (a :class:`~kgjudge._build_folder.BuildFolder`) holds ``documents.jsonl``,
+``chunks.jsonl``, ``denoised.jsonl``,
 ``triples.jsonl`` (the kept triples), ``judgements.jsonl`` and ``rejected.jsonl`` (with a
 ``judge:`` section: every decision, and the rejected triples with theirs),
 ``failures.jsonl`` (every reply a stage could not use, with its raw text),
@@ -27,43 +28,47 @@ import platform
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
-from pathlib import Path
+from collections.abc import Hashable, Iterable, Iterator, Sequence
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, Field
-from tqdm import tqdm
 
-from kgjudge._config import KGJudgeConfig, dump_config
+from kgjudge._build_folder import GOLD, REJECTS, BuildFolder
+from kgjudge._config import KGJudgeConfig, config_to_dict, dump_config
 from kgjudge._errors import ConfigError, InputError
 from kgjudge._extras import require
 from kgjudge._inputs import LoadedInputs, load_documents
-from kgjudge._jsonl import iter_jsonl, write_jsonl
+from kgjudge._jsonl import write_jsonl
+from kgjudge._progress import Progress
+from kgjudge._prompts import prompt_fields
 from kgjudge._records import Document
-from kgjudge._run_folder import RunFolder
+from kgjudge._run_folder import ResumableRun
 from kgjudge.llm import Usage
-from kgjudge.pipeline._batch import BatchResult, StageRunner
+from kgjudge.pipeline._batch import BatchResult, StageRunner, stage_sections
 
-STAGE_FILES = {
-    "documents": "documents.jsonl",
-    "chunks": "chunks.jsonl",
-    "denoised": "denoised.jsonl",
-    "triples": "triples.jsonl",
-    "judged": "judgements.jsonl",
-    "failures": "failures.jsonl",
-}
+STAGE_FILES = {name: BuildFolder.file(name) for name in BatchResult.outputs()}
+"""Stage output -> its file in the build folder."""
 
 
+def prompt_versions(config: KGJudgeConfig) -> dict[str, Any]:
+    """The prompt versions a build uses, per stage and for the judge: every ``*prompt`` setting
+    (one: the version; several: a list; a disabled stage: none), so a new stage's prompts are
+    recorded without a change here."""
 
-def output_store_slot(config: KGJudgeConfig, out: Path) -> Any:
-    """The store a build into ``out`` writes: the config's store, where a file-backed store
-    without an explicit path lives in ``out``."""
-    slot = config.store
-    default = {"rdf.v1": "graph.oxigraph", "networkx.v1": "graph.json"}.get(getattr(slot, "type", ""))
-    if slot is not None and default and "path" not in slot.model_fields_set:
-        slot = slot.model_copy(update={"path": str(out / default)})
-    return slot
+    def versions(section: BaseModel) -> Any:
+        found = list(prompt_fields(section).values())
+        return found[0] if len(found) == 1 else found
+
+    out: dict[str, Any] = {}
+    for name, section in stage_sections(config).items():
+        enabled = getattr(section, "enabled", True)
+        if not enabled or prompt_fields(section):
+            out[name] = versions(section) if enabled else []
+    if config.judge is not None:
+        out["judge"] = versions(config.judge)
+    return out
+
 
 class BuildSummary(BaseModel):
     """What a build produced (also the ``counts`` and ``usage`` of manifest.json)."""
@@ -91,12 +96,21 @@ class BuildSummary(BaseModel):
     warnings: list[str] = Field(default_factory=list, description="what the user should know (no documents, ...)")
 
 
+# Backend options added after builds were made: at their defaults they leave a config's hash as
+# it was, so existing output folders keep opening.
+_LATER_BACKEND_DEFAULTS: dict[str, dict[str, Any]] = {"hf.v1": {"constrain_json": True, "op_dtypes": {}}}
+
+
 def _config_hash(config: KGJudgeConfig) -> str:
     """The hash of what shapes a build's output; the ``rag:`` (queries) and ``filter:``
     (instruction data) sections do not."""
     data = yaml.safe_load(dump_config(config))
     data.pop("rag", None)
     data.pop("filter", None)
+    for backend in data.get("backends", {}).values():
+        for key, default in _LATER_BACKEND_DEFAULTS.get(backend.get("type"), {}).items():
+            if backend.get(key) == default:
+                backend.pop(key)
     return hashlib.sha256(yaml.safe_dump(data, sort_keys=False).encode()).hexdigest()[:16]
 
 
@@ -105,7 +119,7 @@ def _batches(documents: Sequence[Document], size: int) -> Iterator[list[Document
         yield list(documents[i : i + size])
 
 
-class Build:
+class Build(ResumableRun):
     """A resumable build of one output folder.
 
     Args:
@@ -115,7 +129,8 @@ class Build:
             with its own backend; outputs are identical).
         workers: Ray workers.
         restart: discard what ``out`` holds instead of resuming it.
-        progress: show a progress bar on stderr.
+        progress: show progress on stderr when it is a terminal (documents, and the model
+            requests of the batch in flight).
         backends: already-built backends to use instead of building the config's (local engine
             only; for embedding kgjudge in a program that holds its models, and for tests).
 
@@ -136,92 +151,50 @@ class Build:
     ) -> None:
         if backends and engine == "ray":
             raise ConfigError("pre-built backends cannot travel to Ray workers", key="engine")
+        super().__init__(BuildFolder(out), restart=restart)
         self.config = config
         self.backends = backends
-        self.out = Path(out)
-        self.folder = RunFolder(self.out, "build")
         self.engine = engine
         self.workers = workers
-        self.restart = restart
         self.progress = progress
 
-    # -- output folder state -----------------------------------------------------------------
+    # -- the resumable run ---------------------------------------------------------------------
 
-    def _prepare(self, loaded: LoadedInputs, input_hash: str) -> tuple[set[str], set[str]]:
-        """Check the folder belongs to this config and inputs; return the finished documents and
-        those an interrupted batch left partial records of."""
-        self.folder.claim(config_hash=_config_hash(self.config), input_hash=input_hash, restart=self.restart,
-                          outputs=[*STAGE_FILES.values(), "rejected.jsonl"])
-        self._write_manifest(input_hash, finished=False)
-        write_jsonl(self.out / "rejects.jsonl", loaded.rejects)
-        if loaded.gold:
-            write_jsonl(self.out / "gold.jsonl", loaded.gold)
-        done: set[str] = set()
-        for line in self.folder.committed():
-            done.update(line["documents"])
-        partial: set[str] = set()
-        for name in [*STAGE_FILES.values(), "rejected.jsonl"]:
-            path = self.out / name
-            if path.is_file():
-                # Drop what an interrupted batch left behind (and any torn line).
-                records = list(iter_jsonl(path, errors=[]))
-                partial.update(str(self._doc_of(r)) for r in records if self._doc_of(r) not in done)
-                write_jsonl(path, [r for r in records if self._doc_of(r) in done])
-        return done, partial
+    folder: BuildFolder
 
-    @staticmethod
-    def _doc_of(record: dict[str, Any]) -> str | None:
+    @property
+    def outputs(self) -> list[str]:
+        return list(STAGE_FILES.values())
+
+    def config_hash(self) -> str:
+        return _config_hash(self.config)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "python": sys.version.split()[0],
+            "platform": platform.platform(),
+            **self.folder.describe(self.config),
+            "prompt_versions": prompt_versions(self.config),
+        }
+
+    def committed_keys(self, line: dict[str, Any]) -> Iterable[Hashable]:
+        return line["documents"]
+
+    def record_key(self, file: str, record: dict[str, Any]) -> Hashable:
         return record.get("document_id", record.get("id"))
 
-    def _store_slot(self) -> Any:
-        return output_store_slot(self.config, self.out)
-
-    def _open_store(self) -> Any:
-        from kgjudge.graph import build_store
-
-        return build_store(self._store_slot(), file=self.config.source_file)
-
     def _store_label(self) -> str:
-        slot = self._store_slot()
+        slot = self.folder.store_slot(self.config)
         where = getattr(slot, "path", None) or getattr(slot, "uri", None) or "memory"
         return f"{slot.type} at {where}"
 
     def _append(self, result: BatchResult) -> None:
-        for key, name in STAGE_FILES.items():
-            write_jsonl(self.out / name, getattr(result, key), append=True)
-        write_jsonl(self.out / "rejected.jsonl", [j for j in result.judged if not j.judgement.label], append=True)
         # The store write is idempotent (upsert by triple id), so a batch redone after an
         # interruption overwrites rather than duplicates.
         kept = {t.id for t in result.triples}
-        self.store.upsert(result.triples, [j.judgement for j in result.judged if j.triple.id in kept])
+        self.store.upsert(result.triples, [j.judgement for j in result.judgements if j.triple.id in kept])
         line = {"documents": result.document_ids, "usage": {k: v.model_dump() for k, v in result.usage.items()}}
-        self.folder.commit(line)
-
-    def _write_manifest(self, input_hash: str, *, finished: bool, summary: BuildSummary | None = None) -> None:
-        from kgjudge import __version__
-
-        data: dict[str, Any] = {
-            "kgjudge": __version__,
-            "python": sys.version.split()[0],
-            "platform": platform.platform(),
-            "finished": finished,
-            "config_hash": _config_hash(self.config),
-            "input_hash": input_hash,
-            "config": json.loads(json.dumps(self._config_dict())),
-            "prompt_versions": {
-                "denoise": [self.config.pipeline.denoise.entities_prompt, self.config.pipeline.denoise.rewrite_prompt]
-                if self.config.pipeline.denoise.enabled else [],
-                "extract": self.config.pipeline.extract.prompt,
-            },
-        }
-        if summary is not None:
-            data["summary"] = summary.model_dump(mode="json")
-        self.folder.write_manifest(data)
-
-    def _config_dict(self) -> dict[str, Any]:
-        data = self.config.model_dump(mode="json")
-        data["backends"] = {k: v.model_dump(mode="json") for k, v in self.config.backends.items()}
-        return data
+        self.commit_batch({STAGE_FILES[name]: records for name, records in result.records().items()}, line)
 
     # -- engines -------------------------------------------------------------------------------
 
@@ -239,7 +212,7 @@ class Build:
             ray.init(num_cpus=self.workers, include_dashboard=False, log_to_driver=False)
         try:
             actor = ray.remote(RayWorker)
-            config = json.dumps(self._config_dict())
+            config = json.dumps(config_to_dict(self.config))
             actors = [actor.remote(config) for _ in range(min(self.workers, max(1, len(batches))))]
             pool = ray.util.ActorPool(actors)
             # ActorPool.map yields in submission order, so files are written in input order.
@@ -258,8 +231,12 @@ class Build:
         input_hash = hashlib.sha256(
             json.dumps([[d.id, hashlib.sha256(d.text.encode()).hexdigest()] for d in loaded.documents]).encode()
         ).hexdigest()[:16]
-        done, partial = self._prepare(loaded, input_hash)
-        self.store = self._open_store()
+        done, dropped = self.start(input_hash)
+        partial = {str(self.record_key("", r)) for r in dropped}
+        write_jsonl(self.out / REJECTS, loaded.rejects)
+        if loaded.gold:
+            write_jsonl(self.out / GOLD, loaded.gold)
+        self.store = self.folder.open_store(self.config, file=self.config.source_file)
         # The store may hold triples of an interrupted batch (written before its progress line)
         # or, on --restart, of an earlier build: those documents are cleared before they are redone.
         for doc_id in sorted(partial | ({d.id for d in loaded.documents} if self.restart else set())):
@@ -267,9 +244,7 @@ class Build:
         todo = [d for d in loaded.documents if d.id not in done]
         batches = list(_batches(todo, self.config.pipeline.batch_size))
         this_run = Usage()
-        bar = None
-        if self.progress:
-            bar = tqdm(total=len(loaded.documents), initial=len(done), unit="doc", desc="build", file=sys.stderr)
+        bar = Progress("build", "documents", len(loaded.documents), initial=len(done), enabled=self.progress).start()
         try:
             if self.engine == "ray":
                 for result in self._ray(batches):
@@ -277,14 +252,13 @@ class Build:
             else:
                 asyncio.run(self._run_local(batches, this_run, bar))
         finally:
-            if bar is not None:
-                bar.close()
+            bar.close()
             stats = self.store.stats()
             self.store.close()
         summary = self._summarise(loaded, len(batches), this_run, time.perf_counter() - started)
         summary = summary.model_copy(update={"store": self._store_label(), "store_stats": stats.model_dump(),
                                              "warnings": loaded.warnings})
-        self._write_manifest(input_hash, finished=True, summary=summary)
+        self.write_manifest(finished=True, summary=summary.model_dump(mode="json"))
         return summary
 
     async def _run_local(self, batches: list[list[Document]], this_run: Usage, bar: Any) -> None:
@@ -295,33 +269,24 @@ class Build:
         self._append(result)
         for usage in result.usage.values():
             this_run.add(usage)
-        if bar is not None:
-            bar.update(len(result.document_ids))
-            bar.set_postfix(
-                tokens=this_run.prompt_tokens + this_run.completion_tokens,
-                cache=f"{this_run.cache_hits}/{this_run.requests}",
-                calls=this_run.model_calls,
-            )
+        bar.advance(len(result.document_ids))
 
     def _summarise(self, loaded: LoadedInputs, batches: int, this_run: Usage, wall: float) -> BuildSummary:
-        def read(name: str) -> list[dict[str, Any]]:
-            path = self.out / name
-            return list(iter_jsonl(path)) if path.is_file() else []
-
-        triples = read("triples.jsonl")
+        read = self.folder.records
+        triples = read("triples")
         usage: dict[str, Usage] = {}
         for line in self.folder.committed():
             for stage, counts in line.get("usage", {}).items():
                 usage.setdefault(stage, Usage()).add(Usage.model_validate(counts))
         relations = Counter(t["relation"] for t in triples)
         degree = Counter([t["head"] for t in triples] + [t["tail"] for t in triples])
-        failures = Counter(f["stage"] for f in read("failures.jsonl"))
-        judged = read("judgements.jsonl")
+        failures = Counter(f["stage"] for f in read("failures"))
+        judged = read("judgements")
         return BuildSummary(
             out=str(self.out),
-            documents=len(read("documents.jsonl")),
+            documents=len(read("documents")),
             rejected=len(loaded.rejects),
-            chunks=len(read("chunks.jsonl")),
+            chunks=len(read("chunks")),
             entities=len(degree),
             triples=len(triples),
             judged=len(judged),

@@ -12,21 +12,26 @@ from collections.abc import Sequence
 
 from kgjudge._errors import ParseError
 from kgjudge._pipeline_config import DenoiseConfig
-from kgjudge._prompts import render
+from kgjudge._prompts import render, reply_parser, section_parser
 from kgjudge._records import Chunk
 from kgjudge.llm import LLM, LLMRequest
 from kgjudge.stages._types import DenoisedChunk, DenoiseRound, StageFailure
 
-ENTITY_SCHEMA = {
-    "type": "object",
-    "properties": {"entities": {"type": "array", "items": {"type": "string"}}},
-    "required": ["entities"],
-    "additionalProperties": False,
-}
+def entity_schema(max_entities: int = 40) -> dict:
+    """The entity reply: ``{"entities": [...]}`` with at most ``max_entities`` names (a bound for
+    constrained decoding; the parser keeps the same number)."""
+    return {
+        "type": "object",
+        "properties": {"entities": {"type": "array", "items": {"type": "string"}, "maxItems": max_entities}},
+        "required": ["entities"],
+        "additionalProperties": False,
+    }
 
 
-def normalise(text: str) -> str:
-    """Collapse runs of whitespace."""
+ENTITY_SCHEMA = entity_schema()
+
+
+def _collapse(text: str) -> str:
     return " ".join(text.split())
 
 
@@ -34,19 +39,20 @@ def entity_request(text: str, config: DenoiseConfig) -> LLMRequest:
     """The request that asks for the entities of ``text``."""
     return LLMRequest.chat(
         render(config.entities_prompt, text=text),
-        json_schema=ENTITY_SCHEMA,
+        json_schema=entity_schema(config.max_entities),
         max_tokens=config.entities_max_tokens,
         adapter=config.adapter,
     )
 
 
+@reply_parser("denoise_entities.v1", reads="entities")
 def parse_entities(value: dict, config: DenoiseConfig) -> list[str]:
     """Entities from a schema-valid reply: whitespace-normalised, de-duplicated ignoring case,
     in first-seen order, at most ``max_entities``."""
     seen: set[str] = set()
     out = []
     for item in value.get("entities", []):
-        name = normalise(str(item))
+        name = _collapse(str(item))
         if name and name.casefold() not in seen:
             seen.add(name.casefold())
             out.append(name)
@@ -62,9 +68,10 @@ def rewrite_request(text: str, entities: Sequence[str], config: DenoiseConfig) -
     )
 
 
+@reply_parser("denoise_rewrite.v1", reads="rewrite")
 def parse_rewrite(text: str) -> str:
     """The rewritten text; an empty reply is a ParseError."""
-    cleaned = normalise(text)
+    cleaned = _collapse(text)
     if not cleaned:
         raise ParseError("empty rewrite", raw=text)
     return cleaned
@@ -82,6 +89,8 @@ async def denoise(
         ], []
     if llm is None:
         raise ValueError("denoising is enabled but no LLM client was given")
+    read_entities = section_parser(config, "entities_prompt", key="pipeline.denoise.entities_prompt")
+    read_rewrite = section_parser(config, "rewrite_prompt", key="pipeline.denoise.rewrite_prompt")
     failures: list[StageFailure] = []
     rounds: dict[str, list[DenoiseRound]] = {c.id: [] for c in chunks}
     stopped: dict[str, str] = {}
@@ -99,7 +108,7 @@ async def denoise(
                                              chunk_id=cid, round=number, error=str(reply), raw=reply.raw))
                 stopped[cid] = "failed"
             else:
-                found = parse_entities(reply.parsed, config)
+                found = read_entities(reply.parsed, config)
                 if found:
                     entities[cid] = found
                 else:
@@ -110,7 +119,7 @@ async def denoise(
         rewrites = await llm.generate([rewrite_request(current[cid], entities[cid], config) for cid in active])
         for cid, reply in zip(active, rewrites):
             try:
-                text = parse_rewrite(reply.text)
+                text = read_rewrite(reply.text)
             except ParseError as exc:
                 failures.append(StageFailure(stage="denoise_rewrite", document_id=by_id[cid].document_id,
                                              chunk_id=cid, round=number, error=str(exc), raw=exc.raw))

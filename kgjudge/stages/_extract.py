@@ -17,7 +17,7 @@ from typing import Any
 
 from kgjudge._errors import ParseError
 from kgjudge._pipeline_config import ExtractConfig
-from kgjudge._prompts import cut_document, render
+from kgjudge._prompts import cut_document, render, reply_parser, section_parser
 from kgjudge._records import ChatMessage, Document, ModelRef, Triple
 from kgjudge.llm import LLM, LLMRequest, extract_json
 from kgjudge.stages._chunking import SplitChunk
@@ -25,13 +25,23 @@ from kgjudge.stages._evidence import evidence_span
 from kgjudge.stages._types import DenoisedChunk, StageFailure
 
 EXTRACT_PROMPT = "triple_extract.v1"
-EXTRACT_SCHEMA: dict[str, Any] = {
-    "type": "array",
-    "items": {"type": "array", "items": {"type": "string"}, "minItems": 3, "maxItems": 3},
-}
-"""The reply: a JSON array of [head, relation, tail] arrays (what :func:`extract_answer` writes).
-An array root works with transformers, vLLM and llama.cpp; OpenAI's strict mode wants an object
-root, and a server that rejects the schema falls back to JSON mode."""
+
+
+def extract_schema(max_triples: int = 50) -> dict[str, Any]:
+    """The reply: a JSON array of at most ``max_triples`` [head, relation, tail] arrays (what
+    :func:`extract_answer` writes). ``maxItems`` bounds a constrained reply, so a looping model
+    closes the array instead of running out of tokens. An array root works with transformers,
+    vLLM and llama.cpp; OpenAI's strict mode wants an object root, and a server that rejects
+    the schema falls back to JSON mode."""
+    return {
+        "type": "array",
+        "items": {"type": "array", "items": {"type": "string"}, "minItems": 3, "maxItems": 3},
+        "maxItems": max_triples,
+    }
+
+
+EXTRACT_SCHEMA: dict[str, Any] = extract_schema()
+"""The extraction reply schema at the default ``max_triples`` (50)."""
 
 
 def extract_messages(
@@ -60,16 +70,24 @@ def extract_request(text: str, entities: Sequence[str], config: ExtractConfig) -
         messages.append(ChatMessage(role="assistant", content=extract_answer(example.triples)))
     messages += extract_messages(text, entities, prompt=config.prompt)
     return LLMRequest(
-        messages=messages, json_schema=EXTRACT_SCHEMA, max_tokens=config.max_tokens, adapter=config.adapter
+        messages=messages,
+        json_schema=extract_schema(config.max_triples),
+        max_tokens=config.max_tokens,
+        adapter=config.adapter,
     )
 
 
+def _items(value: Any) -> Any:
+    return value.get("triples") if isinstance(value, dict) else value
+
+
+@reply_parser("triple_extract.v1", reads="triples")
 def parse_triples(value: Any, config: ExtractConfig) -> tuple[list[tuple[str, str, str]], list[str]]:
     """Valid, normalised, de-duplicated triples from a reply value, and a note per invalid item.
 
     Items may be objects with head/relation/tail or lists of three strings.
     """
-    items = value.get("triples") if isinstance(value, dict) else value
+    items = _items(value)
     if not isinstance(items, list):
         return [], ["the reply holds no list of triples"]
     triples: list[tuple[str, str, str]] = []
@@ -111,6 +129,23 @@ def parse_triples(value: Any, config: ExtractConfig) -> tuple[list[tuple[str, st
     return triples, problems
 
 
+def parse_reply(text: str, config: ExtractConfig) -> tuple[list[tuple[str, str, str]] | None, list[str]]:
+    """The triples of a reply's raw text, through the parser of ``config.prompt``, and a note per
+    invalid item; None when the text holds no JSON list of triples (bare or under ``"triples"``).
+
+    Example:
+        >>> parse_reply('[["Paris", "capital of", "France"]]', ExtractConfig())
+        ([('Paris', 'capital of', 'France')], [])
+    """
+    try:
+        value = extract_json(text)
+    except ValueError:
+        return None, []
+    if not isinstance(_items(value), list):
+        return None, ["the reply holds no list of triples"]
+    return section_parser(config, "prompt", key="pipeline.extract.prompt")(value, config)  # type: ignore[no-any-return]
+
+
 async def extract(
     chunks: Sequence[SplitChunk],
     denoised: Sequence[DenoisedChunk],
@@ -121,6 +156,7 @@ async def extract(
     model: str,
 ) -> tuple[list[Triple], list[StageFailure]]:
     """Triples with provenance for a batch of chunks (aligned with ``denoised`` by chunk id)."""
+    read = section_parser(config, "prompt", key="pipeline.extract.prompt")
     text_of = {d.chunk_id: d for d in denoised}
     requests = [extract_request(text_of[c.chunk.id].text, text_of[c.chunk.id].entities, config) for c in chunks]
     replies = await llm.generate(requests, return_exceptions=True)
@@ -131,16 +167,13 @@ async def extract(
         chunk = split.chunk
         if isinstance(reply, ParseError):
             raw = reply.raw
-            try:
-                value = extract_json(raw)
-            except ValueError:
-                value = None
-            found, problems = parse_triples(value, config) if value is not None else ([], [])
+            salvaged, problems = parse_reply(raw, config)
+            found = salvaged or []
             failures.append(StageFailure(stage="extract", document_id=chunk.document_id, chunk_id=chunk.id,
                                          error=str(reply) + (f"; salvaged {len(found)} triples" if found else ""), raw=raw))
         else:
             raw = reply.text
-            found, problems = parse_triples(reply.parsed, config)
+            found, problems = read(reply.parsed, config)
         for problem in problems:
             failures.append(StageFailure(stage="extract", document_id=chunk.document_id, chunk_id=chunk.id,
                                          error=problem, raw=raw))

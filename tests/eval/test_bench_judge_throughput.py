@@ -22,3 +22,5 @@ def test_benchmark_runs_and_writes_json(tiny_llama_dir: Path, tmp_path: Path) ->
     report = json.loads(out.read_text())
     assert report["batched"]["triples"] == 2 and report["generation_beam4"]["triples"] == 1
     assert report["ratio"] > 0 and report["generation_beam4"]["num_beams"] == 4
+    goal = report["goals"]["batched vs generation, triples per second"]
+    assert goal["goal"] == ">= 20" and goal["met"] == (goal["value"] >= 20)

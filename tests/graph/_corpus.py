@@ -6,7 +6,7 @@ import importlib.util
 from pathlib import Path
 
 import pytest
-from conftest import missing
+from _support import missing
 
 from kgjudge import Judgement, ModelRef, Span, Triple
 from kgjudge.graph import GraphStore, build_store

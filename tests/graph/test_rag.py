@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 from _corpus import open_test_store
-from conftest import missing
+from _support import missing
 
-from kgjudge import Entity, InputError, Judgement, Span, StoreError, Triple
+from kgjudge import CURATION_JUDGE, Entity, InputError, Judgement, Span, StoreError, Triple
 from kgjudge._rag_config import LinkingConfig, RAGConfig
 from kgjudge.graph import EntityIndex, GraphRAG, GraphStore, build_store, parse_answer
 from kgjudge.llm import LLM, FakeBackend, FakeConfig, LLMRequest
@@ -124,6 +124,20 @@ def test_local_context_ranks_by_relevance_and_confidence_and_points_at_real_trip
     two_hops = GraphRAG(store, config=NO_EMBEDDINGS.model_copy(update={"hops": 2})).retrieve("Where was Marie Curie born?")
     assert "Poland" in {f.triple.tail for f in two_hops.facts}
     assert {f.hops for f in two_hops.facts} == {0, 1}
+
+
+def test_a_person_overrules_the_judge_in_ranking_and_context(store: GraphStore) -> None:
+    triples, _ = curie_graph()
+    born, wrong = triples[0], triples[3]
+    store.upsert([], [Judgement(target_id=wrong.id, judge=CURATION_JUDGE, score=0.0, label=False, threshold=0.5),
+                      Judgement(target_id=born.id, judge=CURATION_JUDGE, score=1.0, label=True, threshold=0.5)])
+    context = GraphRAG(store, config=NO_EMBEDDINGS).retrieve("Where was Marie Curie born?")
+    # rejected by a person: never shown to the model, whatever the judge's score was (0.55)
+    assert wrong.id not in {f.triple.id for f in context.facts}
+    assert next(f for f in context.facts if f.triple.id == born.id).confidence == 1.0
+    partition = GraphRAG(store, config=NO_EMBEDDINGS, llm=fake_llm(default_reply="A summary.")[0])
+    partition.update_communities()
+    assert all(wrong.id not in c.triple_ids for c in partition.communities.communities)
 
 
 def test_token_budget_cuts_the_context(store: GraphStore) -> None:

@@ -6,7 +6,7 @@ import importlib.util
 from collections.abc import Sequence
 
 import pytest
-from conftest import missing
+from _support import missing
 
 from kgjudge import ResolutionConfig, Triple, parse_config
 from kgjudge.graph import EntityMerge, MergeLink, SentenceEmbedder, normalise_name, resolve_names, resolve_triples

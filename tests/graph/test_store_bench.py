@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO
+from _support import REPO
 
 pytest.importorskip("oxrdflib")
 pytest.importorskip("networkx")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from _corpus import HOSTILE, hostile_records, open_test_store, sample_records
 
-from kgjudge import Entity, Judgement, StoreError, Triple
+from kgjudge import CURATION_JUDGE, Entity, Judgement, StoreError, Triple
 from kgjudge.graph import GraphStore, NetworkXConfig, NetworkXStore, copy_store
 
 @pytest.fixture(params=["networkx", "rdf", pytest.param("neo4j", marks=pytest.mark.bolt)])
@@ -126,6 +126,69 @@ def test_neighbours_and_subgraph(store: GraphStore) -> None:
     assert {s.triple.id for s in store.subgraph(["D"], hops=1).triples} == {chain[2].id}
     with pytest.raises(StoreError):
         store.neighbours("A", -1)
+
+
+def test_triples_of_pages_through_an_entity_and_degree_counts_them(store: GraphStore) -> None:
+    hub = [Triple(head="Hub", relation="links", tail=f"leaf {i}", document_id="d") for i in range(23)]
+    inbound = [Triple(head=f"source {i}", relation="points at", tail="Hub") for i in range(4)]
+    loop = Triple(head="Hub", relation="self", tail="Hub")
+    judged = Judgement(target_id=hub[0].id, judge="graphjudger.v1", score=0.9, label=True, threshold=0.5)
+    store.upsert([*hub, *inbound, loop, Triple(head="leaf 0", relation="next", tail="leaf 1")], [judged])
+    assert store.degree("Hub") == 28 and store.degree("leaf 0") == 2 and store.degree("nobody") == 0
+    pages = [store.triples_of("Hub", offset=o, limit=10) for o in (0, 10, 20, 30)]
+    assert [len(p) for p in pages] == [10, 10, 8, 0]
+    ids = [st.triple.id for page in pages for st in page]
+    assert len(ids) == len(set(ids)) == 28
+    assert set(ids) == {t.id for t in (*hub, *inbound, loop)}
+    assert all([st.triple.id for st in page] == sorted(st.triple.id for st in page) for page in pages)
+    # the same pages again: the order is stable while the store does not change
+    assert [[st.triple.id for st in store.triples_of("Hub", offset=o, limit=10)] for o in (0, 10, 20)] == \
+        [[st.triple.id for st in page] for page in pages[:3]]
+    with_judgement = next(st for page in pages for st in page if st.triple.id == hub[0].id)
+    assert with_judgement.judgements == [judged] and with_judgement.triple == hub[0]
+    assert store.triples_of("Hub", limit=0) == [] and store.triples_of("nobody") == []
+    with pytest.raises(StoreError):
+        store.triples_of("Hub", offset=-1)
+
+
+def test_a_curation_judgement_decides_whether_a_triple_is_rejected(store: GraphStore) -> None:
+    t = Triple(head="Paris", relation="capital of", tail="Spain", document_id="d")
+    model_says_no = Judgement(target_id=t.id, judge="graphjudger.v1", score=0.2, label=False, threshold=0.5)
+    store.upsert([t], [model_says_no])
+    [st] = store.get_triples([t.id])
+    assert st.rejected() and st.curation() is None and not st.rejected_by_curation()
+    person = Judgement(target_id=t.id, judge=CURATION_JUDGE, score=1.0, label=True, threshold=0.5)
+    store.upsert([t.model_copy(update={"origin": "curated"})], [person])
+    [st] = store.get_triples([t.id])
+    assert not st.rejected() and st.curation() == person and st.triple.origin == "curated"
+    assert len(st.judgements) == 2
+    store.upsert([], [person.model_copy(update={"score": 0.0, "label": False})])
+    [st] = store.get_triples([t.id])
+    assert st.rejected() and st.rejected_by_curation()
+
+
+def test_stores_that_allow_concurrent_reads_answer_threads_while_one_writes(store: GraphStore) -> None:
+    if not store.concurrent_reads:
+        pytest.skip(f"{store.name} serialises its callers")
+    from concurrent.futures import ThreadPoolExecutor
+
+    first = [Triple(head="Hub", relation="to", tail=f"n{i}", document_id="d") for i in range(200)]
+    store.upsert(first)
+
+    def read(k: int) -> int:
+        seen = 0
+        for _ in range(15):
+            page = store.triples_of("Hub", offset=k * 10, limit=50)
+            assert all(st.triple.head == "Hub" for st in page)
+            seen += len(store.get_triples([t.id for t in first[k :: 7]])) + len(store.neighbours("n1").triples)
+        return seen
+
+    with ThreadPoolExecutor(4) as pool:
+        readers = [pool.submit(read, k) for k in range(4)]
+        for batch in range(5):
+            store.upsert([Triple(head="Hub", relation="also", tail=f"m{batch}-{i}") for i in range(40)])
+        assert all(r.result() > 0 for r in readers)
+    assert store.degree("Hub") == 400 and store.stats().triples == 400
 
 
 def test_entities_and_search(store: GraphStore) -> None:

@@ -393,6 +393,16 @@ def test_rerun_with_the_cache_makes_no_model_calls(tmp_path: Path) -> None:
     assert outputs(tmp_path / "a") == outputs(tmp_path / "b")
 
 
+def test_changed_judge_settings_are_another_config(tmp_path: Path) -> None:
+    """A resumed run must not reuse decisions made under other judge settings."""
+    src = write_jsonl(tmp_path / "in.jsonl", [ALPACA, SHAREGPT, OPENAI])
+    run(make_config(tmp_path, [{"type": "direct.v1", "threshold": 0.5}]), [src], tmp_path / "out")
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["filter"]["judges"][0]["threshold"] == 0.5, "the manifest holds every judge setting"
+    with pytest.raises(ConfigError, match="another config; use --restart"):
+        run(make_config(tmp_path, [{"type": "direct.v1", "threshold": 0.9}]), [src], tmp_path / "out")
+
+
 def test_shipped_filter_configs_validate() -> None:
     from kgjudge import load_config
     from kgjudge.judges import load_filter_config

@@ -21,7 +21,7 @@ from kgjudge.judges import (  # noqa: E402
     judge_request,
     read_metadata,
 )
-from kgjudge.judges._training import _Collator  # noqa: E402
+from kgjudge.judges.kasft._training import _Collator  # noqa: E402
 from kgjudge.llm import LLM, HFBackend, HFConfig  # noqa: E402
 
 
@@ -73,10 +73,20 @@ def write_config(tmp_path: Path, model: Path, task: str, out: str, steps: int = 
     return config
 
 
-def test_a_few_steps_of_lora_training_give_an_adapter_the_hf_backend_loads(tmp_path: Path, tiny_llama_dir: Path) -> None:
+def test_a_few_steps_of_lora_training_give_an_adapter_the_hf_backend_loads(
+    tmp_path: Path, tiny_llama_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kgjudge._progress import Progress
+
+    progresses: list[Progress] = []
+    monkeypatch.setattr(Progress, "start", lambda self, real=Progress.start: progresses.append(self) or real(self))
     config = write_config(tmp_path, tiny_llama_dir, "judge", "judge-a")
     result = CliRunner().invoke(app, ["train", "judge", "--config", str(config)])
     assert result.exit_code == 0, result.output
+    # progress in training steps, then in dev examples (with the judge's model requests)
+    steps, dev = progresses
+    assert (steps.desc, steps.unit, steps.total, steps.done) == ("train judge", "steps", 3, 3)
+    assert (dev.unit, dev.total, dev.done, dev.finished) == ("examples", 6, 6, 6)
     out = tmp_path / "judge-a"
     meta = read_metadata(out)
     assert meta.task == "judge" and meta.base_model == str(tiny_llama_dir) and meta.prompt == "triple_judge.v1"
@@ -117,7 +127,7 @@ def test_extractor_training_and_bad_configs(tmp_path: Path, tiny_llama_dir: Path
 def test_document_groups_give_the_same_loss_as_one_example_at_a_time(tiny_backend: HFBackend) -> None:
     import transformers
 
-    from kgjudge.judges._training import _GroupCollator, _group_trainer, group_rows
+    from kgjudge.judges.kasft._training import _GroupCollator, _group_trainer, group_rows
 
     tok, model = tiny_backend.tokenizer, tiny_backend.model
     doc = "Town1 lies in Land1 near the river. It was founded in 1801 by settlers."

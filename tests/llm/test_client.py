@@ -90,6 +90,21 @@ async def test_json_repair_retry_fixes_a_malformed_reply() -> None:
     assert llm.usage.parse_repairs == 1 and llm.usage.parse_failures == 0
 
 
+async def test_a_reply_cut_by_max_tokens_is_closed_at_its_last_complete_element() -> None:
+    # A looping reply that ran out of tokens (the fake backend cuts at max_tokens words): its
+    # complete items are kept without a repair request.
+    loop = '{"triples": [["Python", "used for", "code"], ["Python", "used for", "code"], ["Python", "used for", "code"]]}'
+    llm, backend = make(replies=[loop])
+    (r,) = await llm.generate([LLMRequest.chat("extract", json_schema=SCHEMA, max_tokens=11)])
+    assert r.finish_reason == "length" and not r.repaired
+    assert r.parsed == {"triples": [["Python", "used for", "code"]]} and r.text == '{"triples": [["Python", "used for", "code"]]}'
+    assert llm.usage.parse_repairs == 0 and len(backend.calls) == 1
+    # A reply that ended by itself and is invalid still gets the repair round trip.
+    llm, backend = make(replies=['{"triples": [["a", "b"]]}', '{"triples": [["a", "b", "c"]]}'])
+    (r,) = await llm.generate([LLMRequest.chat("extract", json_schema=SCHEMA)])
+    assert r.repaired and llm.usage.parse_repairs == 1
+
+
 async def test_unrepairable_reply_raises_parse_error_with_raw_text() -> None:
     llm, _ = make(replies=["Sure! Here are the triples: (Paris, capital, France)", "I cannot do JSON."])
     with pytest.raises(ParseError) as info:

@@ -97,3 +97,19 @@ def test_scores_a_judge_cannot_use_are_a_recorded_failure(tmp_path: Path) -> Non
     assert "no usable log-probability" in j.reasons[0] and "NaN" in (j.raw_output or "")
     (again,) = GraphJudger(LLM(backend, cache)).judge_sync([triple], {"d1": "Marie Curie was born in Warsaw."})
     assert again == j, "served from the cache, the scores are judged unusable again"
+
+
+@pytest.mark.parametrize("cut", [
+    '{"entities": ["a", "b", ' + "[" * 3000 + " x y z",  # closing it would nest 3000 deep
+    '{"entities": ["a", "\\ud800", x y z',  # closing it would keep a lone surrogate escape
+    '{"entities": ["a"], "n": NaN, x y z',
+])
+def test_a_hostile_reply_cut_by_max_tokens_is_closed_strictly(cut: str) -> None:
+    llm = LLM(FakeBackend(FakeConfig(default_reply=cut)))
+    req = LLMRequest.chat("List the entities.", json_schema=SCHEMA, max_tokens=len(cut.split()) - 3)
+    (result,) = llm.generate_sync([req], return_exceptions=True)
+    if isinstance(result, ParseError):
+        assert result.raw is not None
+    else:  # closed at an element before the bad part, which parses strictly
+        assert result.finish_reason == "length" and result.parsed["entities"] in (["a"], ["a", "b"])
+        assert extract_json(result.text) == result.parsed

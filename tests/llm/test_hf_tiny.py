@@ -8,17 +8,21 @@ torch = pytest.importorskip("torch")
 
 from kgjudge.llm import LLM, HFBackend, HFConfig, LLMRequest  # noqa: E402
 
+# The scoring maths is checked exactly, in float32 (the CPU default scores under bfloat16 autocast
+# where the CPU has bfloat16 instructions).
+FP32 = {"score": "float32"}
 PROMPTS = ["Paris is the capital of", "A much longer prompt that needs padding when batched with short ones:", "Hi"]
 
 
 @pytest.fixture(scope="module")
 def tiny(tiny_llama_dir: Path, tiny_lora_dirs: dict[str, Path]) -> HFBackend:
-    return HFBackend(HFConfig(model=str(tiny_llama_dir), batch_size=4, adapters={k: str(v) for k, v in tiny_lora_dirs.items()}))
+    return HFBackend(HFConfig(model=str(tiny_llama_dir), batch_size=4, adapters={k: str(v) for k, v in tiny_lora_dirs.items()},
+                              op_dtypes=FP32))
 
 
 @pytest.fixture(scope="module")
 def plain(tiny_llama_dir: Path) -> HFBackend:
-    return HFBackend(HFConfig(model=str(tiny_llama_dir), batch_size=4))
+    return HFBackend(HFConfig(model=str(tiny_llama_dir), batch_size=4, op_dtypes=FP32))
 
 
 def manual_logprob(backend: HFBackend, prompt_ids: list[int], continuation: list[int]) -> float:
@@ -108,8 +112,8 @@ def test_shared_prefix_scoring_equals_plain_scoring(tiny_llama_dir: Path) -> Non
     reqs = [LLMRequest(prompt=document + q, choices=["Yes", "No"]) for q in questions]
     reqs += [LLMRequest(prompt=document + q, choices=[" Yes indeed", " No"]) for q in questions[:2]]
     reqs += [LLMRequest(prompt="Unrelated short prompt", choices=["Yes", "No"])]
-    shared = HFBackend(HFConfig(model=str(tiny_llama_dir), batch_size=2, prefix_min_tokens=16))
-    plain = HFBackend(HFConfig(model=str(tiny_llama_dir), batch_size=2, prefix_min_tokens=10_000))
+    shared = HFBackend(HFConfig(model=str(tiny_llama_dir), batch_size=2, prefix_min_tokens=16, op_dtypes=FP32))
+    plain = HFBackend(HFConfig(model=str(tiny_llama_dir), batch_size=2, prefix_min_tokens=10_000, op_dtypes=FP32))
     from kgjudge.llm._hf import _prefix_groups, _Row
 
     rows = [_Row(i, None, shared._prompt_ids(r), []) for i, r in enumerate(reqs[:3])]
@@ -123,3 +127,38 @@ def test_shared_prefix_scoring_equals_plain_scoring(tiny_llama_dir: Path) -> Non
         ids = tok(req.prompt)["input_ids"]
         manual = [manual_logprob(plain, ids, tok(c, add_special_tokens=False)["input_ids"]) for c in req.choices]
         assert a.logprobs == pytest.approx(manual, abs=1e-4)
+
+
+def test_cpu_scoring_dtype_is_chosen_per_operation(tiny_llama_dir: Path) -> None:
+    from kgjudge.llm._hf import cpu_has_bf16
+
+    auto = HFBackend(HFConfig(model=str(tiny_llama_dir), device="cpu"))
+    fp32 = HFBackend(HFConfig(model=str(tiny_llama_dir), device="cpu", op_dtypes=FP32))
+    assert auto._op_dtype("score") == ("bfloat16" if cpu_has_bf16() else None)
+    assert auto._op_dtype("decode") is None and auto._op_dtype("prefill") is None
+    assert fp32._op_dtype("score") is None  # the weights' own dtype
+    # The compute dtype changes the numbers, so it keys the response cache.
+    assert (auto.fingerprint() != fp32.fingerprint()) == cpu_has_bf16()
+    reqs = [LLMRequest(prompt=p, choices=["Yes", "No"]) for p in PROMPTS]
+    for a, b in zip(LLM(auto).score_choices_sync(reqs), LLM(fp32).score_choices_sync(reqs)):
+        assert a.logprobs == pytest.approx(b.logprobs, abs=0.5)
+
+
+def test_requests_are_reported_finished_micro_batch_by_micro_batch(plain: HFBackend, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Progress moves within a batch: batch_size 4, so ten requests finish in three steps."""
+    from kgjudge._progress import Progress
+
+    from _support import record_requests_done
+
+    events = record_requests_done(monkeypatch)
+    llm = LLM(plain)
+    with Progress("test", "requests", 10, enabled=False) as progress:
+        results = llm.generate_sync([LLMRequest(prompt=f"{p} {i}", max_tokens=3) for i, p in enumerate(PROMPTS * 4)][:10])
+        assert [e[0] for e in events] == [4, 4, 2]
+        assert sum(e[3] for e in events) == sum(r.prompt_tokens + r.completion_tokens for r in results)
+        events.clear()
+        # scoring: one request at a time as its last row is scored (multi-token choices: 2 rows each)
+        llm.score_choices_sync([LLMRequest(prompt=f"{p} {i}", choices=[" France and Spain", " Germany"])
+                                for i, p in enumerate(PROMPTS * 2)])
+        assert [e[0] for e in events] == [1] * 6
+        assert progress.finished == progress.sent == 16

@@ -205,3 +205,15 @@ async def test_echo_scoring_sums_the_choice_tokens() -> None:
     assert s.logprobs == [-1.25, -1.25] and not s.approximate
     assert [b["echo"] for b in server.bodies] == [True, True]
     assert [b["prompt"] for b in server.bodies] == [prompt + " Paris", prompt + " Lyon"]
+
+
+async def test_each_request_of_a_batch_is_reported_as_it_finishes(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kgjudge._progress import Progress
+
+    from _support import record_requests_done
+
+    events = record_requests_done(monkeypatch)
+    llm = backend(Server(ok("Paris")))
+    with Progress("test", "questions", 3, enabled=False) as progress:
+        await llm.generate([LLMRequest.chat(f"Capital {i}?") for i in range(3)])
+    assert events == [(1, 1, 0, 9)] * 3 and progress.tokens == 27

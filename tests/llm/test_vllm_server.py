@@ -33,7 +33,8 @@ def lora_server_llm(vllm_lora_server: str) -> LLM:
 
 @pytest.fixture(scope="module")
 def hf(smollm2_tokenizer_dir: Path, smollm2_lora_dir: Path) -> LLM:
-    return LLM(HFBackend(HFConfig(adapters={"random": str(smollm2_lora_dir)})))
+    # float32 scoring, like the server (the CPU default scores under bfloat16 autocast).
+    return LLM(HFBackend(HFConfig(adapters={"random": str(smollm2_lora_dir)}, op_dtypes={"score": "float32"})))
 
 
 def test_chat_generation(server_llm: LLM) -> None:

@@ -84,3 +84,21 @@ def test_a_bad_gold_label_names_file_and_line(tmp_path: Path) -> None:
     with pytest.raises(InputError) as info:
         evaluate_judgements(judgements, labels)
     assert (info.value.file, info.value.line) == (str(labels), 3)
+
+
+def test_a_score_on_a_bin_edge_counts_in_the_lower_bin_everywhere() -> None:
+    """Bins are closed on the right, (k/n, (k+1)/n], the first one [0, 1/n]; the judges' and the
+    evaluation's calibration error are one function, so they agree on every edge."""
+    from kgjudge.judges import binary_metrics, expected_calibration_error
+    from kgjudge.metrics import calibration_bins
+
+    # 0.5 alone in [0, 0.5] and 0.7 alone in (0.5, 1]: 0.5 * |1 - 0.5| + 0.5 * |0 - 0.7|
+    assert expected_calibration_error([True, False], [0.5, 0.7], bins=2) == pytest.approx(0.6)
+    # 0.3 meets the edge 3/10 exactly (no floating-point drift): bin 2, 0.35 bin 3
+    assert calibration_bins([0.3, 0.35], [True, False], bins=10).counts == [0, 0, 1, 1, 0, 0, 0, 0, 0, 0]
+    assert calibration_bins([0.0, 0.1, 1.0], [True, True, True], bins=10).counts == [2, 0, 0, 0, 0, 0, 0, 0, 0, 1]
+    for scores, labels in (([0.3, 0.35], [True, False]), ([0.1, 0.2, 0.7, 0.9], [False, True, True, False])):
+        ece = expected_calibration_error(labels, scores)
+        assert judge_metrics(scores, [s >= 0.5 for s in scores], labels).ece == pytest.approx(ece)
+        assert binary_metrics(labels, scores).ece == pytest.approx(ece)
+    assert expected_calibration_error([True, False], [0.3, 0.35]) == pytest.approx(0.5 * 0.7 + 0.5 * 0.35)

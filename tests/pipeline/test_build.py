@@ -206,3 +206,127 @@ def test_judge_section_is_validated(tmp_path: Path) -> None:
     cfg["judge"] = {"type": "graphjudger.v1", "backend": "nope"}
     with pytest.raises(ConfigError, match="key 'judge.backend'"):
         parse_config(cfg)
+
+
+def judged_config(tmp_path: Path, store_path: Path) -> dict:
+    """A build with a judge whose settings differ from every default, and a store outside the
+    output folder: what a config round trip must carry to Ray workers and to queries."""
+    cfg = config_dict(tmp_path)
+    cfg["backends"]["default"]["adapters"] = ["judge"]
+    cfg["judge"] = {"type": "graphjudger.v1", "backend": "default", "adapter": "judge", "threshold": 0.7}
+    cfg["store"] = {"type": "networkx.v1", "path": str(store_path)}
+    cfg["rag"] = {"linking": {"embeddings": False}}
+    return cfg
+
+
+def stored(store_path: Path) -> list[str]:
+    from kgjudge.graph import build_store
+
+    with build_store({"type": "networkx.v1", "path": str(store_path)}) as store:
+        return sorted(json.dumps(t.model_dump(mode="json"), sort_keys=True) for t in store.iter_triples())
+
+
+@pytest.mark.slow
+def test_ray_and_local_builds_with_a_judge_and_an_explicit_store_give_identical_files(tmp_path: Path) -> None:
+    pytest.importorskip("ray")
+    pytest.importorskip("networkx")
+    docs = make_docs(tmp_path, n=6)
+    local = build([docs], parse_config(judged_config(tmp_path / "a", tmp_path / "a.json")), tmp_path / "local",
+                  progress=False)
+    distributed = build([docs], parse_config(judged_config(tmp_path / "b", tmp_path / "b.json")), tmp_path / "ray",
+                        progress=False, engine="ray", workers=2)
+    assert local.judged == distributed.judged == 12
+    for name in [*STAGE_FILES.values(), "rejected.jsonl"]:
+        assert read(tmp_path / "ray", name) == read(tmp_path / "local", name), name
+    judgements = [j["judgement"] for j in read(tmp_path / "ray", "judgements.jsonl")]
+    assert {(j["threshold"], j["model"]["adapter"]) for j in judgements} == {(0.7, "judge")}, "the configured judge"
+    assert stored(tmp_path / "a.json") == stored(tmp_path / "b.json") and stored(tmp_path / "a.json")
+    assert not (tmp_path / "ray" / "graph.json").exists() and not (tmp_path / "ray" / "graph.oxigraph").exists()
+
+
+def test_query_out_opens_the_store_the_build_wrote(tmp_path: Path) -> None:
+    pytest.importorskip("networkx")
+    pytest.importorskip("rapidfuzz")
+    cfg = judged_config(tmp_path, tmp_path / "elsewhere" / "graph.json")
+    summary = build([make_docs(tmp_path)], parse_config(cfg), tmp_path / "out", progress=False)
+    assert summary.triples and summary.store == f"networkx.v1 at {tmp_path / 'elsewhere' / 'graph.json'}"
+    result = CliRunner().invoke(app, ["query", "Where was Marie Curie born?", "--out", str(tmp_path / "out"),
+                                      "--retrieve-only", "--json"])
+    assert result.exit_code == 0, result.output
+    facts = json.loads(result.stdout)["facts"]
+    kept = {t["id"] for t in read(tmp_path / "out", "triples.jsonl")}
+    assert facts and {f["triple"]["id"] for f in facts} <= kept
+
+
+def test_the_manifest_holds_the_config_the_build_ran(tmp_path: Path) -> None:
+    from kgjudge.pipeline import BuildFolder
+
+    config = parse_config(judged_config(tmp_path, tmp_path / "g.json"))
+    build([make_docs(tmp_path)], config, tmp_path / "out", progress=False)
+    again = BuildFolder(tmp_path / "out").config()
+    assert again == config
+    assert again.judge.threshold == 0.7 and again.judge.adapter == "judge"
+    assert again.store.path == str(tmp_path / "g.json")
+
+
+def test_a_manifest_written_before_the_full_config_still_opens(tmp_path: Path) -> None:
+    """Version-1 manifests kept only the type of the store and judge sections."""
+    from kgjudge.graph import open_graphrag
+
+    cfg = judged_config(tmp_path, tmp_path / "elsewhere" / "graph.json")
+    cfg["backends"] = {"llm": {**cfg["backends"]["default"]}}
+    cfg["pipeline"]["extract"] = {"backend": "llm"}
+    cfg["pipeline"]["denoise"] = {"backend": "llm"}
+    cfg["judge"]["backend"] = "llm"
+    cfg["rag"]["backend"] = "llm"
+    build([make_docs(tmp_path)], parse_config(cfg), tmp_path / "out", progress=False)
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    del manifest["format"]
+    manifest["config"]["store"] = {"type": "networkx.v1"}
+    manifest["config"]["judge"] = {"type": "graphjudger.v1"}  # its backend defaulted to a missing "default"
+    (tmp_path / "out" / "manifest.json").write_text(json.dumps(manifest))
+    with open_graphrag(tmp_path / "out", with_llm=False) as rag:
+        assert rag.store.stats().triples == len(read(tmp_path / "out", "triples.jsonl")) > 0
+
+
+def test_the_manifest_names_every_prompt_the_judges_included(tmp_path: Path) -> None:
+    cfg = judged_config(tmp_path, tmp_path / "g.json")
+    build([make_docs(tmp_path)], parse_config(cfg), tmp_path / "out", progress=False)
+    versions = json.loads((tmp_path / "out" / "manifest.json").read_text())["prompt_versions"]
+    assert versions == {"denoise": ["denoise_entities.v1", "denoise_rewrite.v1"], "extract": "triple_extract.v1",
+                        "judge": "triple_judge.v1"}
+
+
+def test_a_prompt_version_without_its_parser_is_refused_before_any_model_call(tmp_path: Path) -> None:
+    from kgjudge.llm import FakeBackend, FakeConfig
+
+    cfg = config_dict(tmp_path)
+    cfg["pipeline"]["extract"] = {"prompt": "denoise_rewrite.v1"}  # a template, but not an extraction one
+    fake = FakeBackend(FakeConfig(rules=RULES))
+    with pytest.raises(ConfigError, match="key 'pipeline.extract.prompt'.*denoise_rewrite.v1' has no parser of triples.*triple_extract.v1"):
+        build([make_docs(tmp_path)], parse_config(cfg), tmp_path / "out", progress=False, backends={"default": fake})
+    assert fake.calls == []
+
+
+def test_extractor_and_judge_share_one_loaded_backend(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import kgjudge.pipeline._batch as batch
+
+    built: list[object] = []
+    real = batch.build_backend
+    monkeypatch.setattr(batch, "build_backend", lambda slot, **kw: built.append(slot) or real(slot, **kw))
+    config = parse_config({**config_dict(tmp_path), "judge": {"type": "graphjudger.v1", "backend": "default"}})
+    runner = batch.StageRunner(config)
+    assert len(built) == 1, "one model load for extraction and judging"
+    assert runner.judge_llm.backend is runner.client(config.pipeline.extract.backend).backend
+
+
+def test_new_backend_options_at_their_defaults_keep_an_existing_builds_config_hash() -> None:
+    from kgjudge import load_config
+    from kgjudge.pipeline._build import _config_hash
+
+    default = load_config(str(Path(__file__).resolve().parents[2] / "configs" / "pipelines" / "default.yaml"))
+    # The demo config's hash before hf.v1 gained constrain_json and op_dtypes: out/demo reopens.
+    assert _config_hash(default) == "063adf3f2e70ab66"
+    changed = default.model_copy(deep=True)
+    changed.backends["default"] = changed.backends["default"].model_copy(update={"constrain_json": False})
+    assert _config_hash(changed) != _config_hash(default)

@@ -1,0 +1,574 @@
+"""LoRA fine-tuning of a judge or an extractor (peft + the transformers Trainer).
+
+Examples are rendered by the same prompt builder the judges use at inference and tokenised the
+way the ``hf`` backend tokenises chat requests; the answer (``Yes``/``No``, or the triples JSON)
+is followed by the end-of-sequence token, and only the answer tokens carry a loss (every prompt
+position has label -100). The adapter folder holds the peft files plus ``kgjudge_adapter.json``
+(base model, prompt version, data hash, training steps and time, dev metrics) and the training
+config, and loads in the ``hf`` backend, the in-process ``vllm`` backend and ``vllm serve
+--lora-modules``.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import Field, ValidationError
+
+from kgjudge import __version__
+from kgjudge._config import Section, read_yaml, validation_error
+from kgjudge._errors import ConfigError, InputError
+from kgjudge._extras import require
+from kgjudge._jsonl import read_jsonl
+from kgjudge._progress import Progress
+from kgjudge._records import ChatMessage, Record
+from kgjudge.judges.kasft._data import (
+    CORRUPTION_KINDS,
+    ExtractorExample,
+    GoldCorpus,
+    JudgeExample,
+    KasftStats,
+    build_extractor_examples,
+    build_judge_examples,
+    data_hash,
+    load_gold_jsonl,
+    load_text_graph_pair,
+    split_of,
+)
+from kgjudge.judges.triples._prompting import JUDGE_PROMPT, judge_answer, judge_messages, prompt_token_ids
+from kgjudge.llm import DEFAULT_MODEL
+
+# The extraction prompt is the pipeline's own, so the extractor adapter is trained on exactly
+# what `kgjudge build` asks it.
+from kgjudge.stages import EXTRACT_PROMPT, extract_answer, extract_messages
+
+Task = Literal["judge", "extractor"]
+METADATA_FILE = "kgjudge_adapter.json"
+CONFIG_FILE = "train.yaml"
+
+
+class DataSource(Section):
+    """One gold corpus: a line-aligned ``text``/``graph`` pair (``*.target``/``*.source``) or a
+    ``jsonl`` file of ``{"id", "text", "triples"}``; or, for the judge, ``examples``: a JSONL
+    file of labelled judge examples used as they are (``kgjudge export-labels`` writes one from
+    people's decisions; ``kgjudge train data`` writes the same records)."""
+
+    text: str | None = None
+    graph: str | None = None
+    jsonl: str | None = None
+    examples: str | None = Field(default=None, description="JSONL of JudgeExample records (judge only)")
+    name: str | None = Field(default=None, description="prefix of document ids (default: folder/stem)")
+    max_documents: int | None = Field(default=None, ge=1, description="use only the first N documents")
+
+    def load(self) -> GoldCorpus:
+        if self.examples:
+            raise ConfigError("an 'examples' source holds judge examples, not a gold corpus", key="data.sources")
+        if self.jsonl and not (self.text or self.graph):
+            corpus = load_gold_jsonl(self.jsonl)
+        elif self.text and self.graph and not self.jsonl:
+            corpus = load_text_graph_pair(self.text, self.graph, name=self.name)
+        else:
+            raise ConfigError("give either 'text' and 'graph', or 'jsonl', or 'examples'", key="data.sources")
+        if self.max_documents:
+            corpus = GoldCorpus(documents=corpus.documents[: self.max_documents], malformed_triples=corpus.malformed_triples)
+        return corpus
+
+
+class DataConfig(Section):
+    """Which documents, how they are split, and how judge negatives are made."""
+
+    sources: list[DataSource] = Field(min_length=1)
+    seed: int = 0
+    dev_fraction: float = Field(default=0.1, ge=0.0, lt=1.0)
+    test_fraction: float = Field(default=0.2, ge=0.0, lt=1.0, description="held out; never trained on")
+    kinds: list[str] = Field(default_factory=lambda: list(CORRUPTION_KINDS))
+    negatives_per_positive: int = Field(default=1, ge=1)
+    with_entities: bool = Field(default=False, description="extractor: give the entity list in the prompt")
+    max_train_examples: int | None = Field(default=None, ge=1, description="seeded sample of the train split")
+    max_dev_examples: int = Field(default=200, ge=1, description="seeded sample of the dev split")
+
+
+class LoraSettings(Section):
+    """peft LoRA settings."""
+
+    r: int = Field(default=8, ge=1)
+    alpha: int = Field(default=16, ge=1)
+    dropout: float = Field(default=0.05, ge=0.0, lt=1.0)
+    target_modules: list[str] = Field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
+
+
+class OptimConfig(Section):
+    """Trainer settings."""
+
+    max_steps: int = Field(default=200, ge=1)
+    batch_size: int = Field(default=4, ge=1, description="examples per step (document groups with group_by_document)")
+    grad_accum: int = Field(default=1, ge=1)
+    learning_rate: float = Field(default=3e-4, gt=0)
+    warmup_steps: int = Field(default=10, ge=0)
+    max_length: int = Field(default=512, ge=8, description="longer examples are skipped (and counted)")
+    bf16: bool = Field(default=False, description="bfloat16 autocast (CPUs with AVX512-BF16, GPUs)")
+    seed: int = 0
+    threads: int | None = Field(default=None, ge=1)
+    logging_steps: int = Field(default=10, ge=1)
+    eval_steps: int | None = Field(default=None, ge=1, description="dev loss every N steps (default: at the end)")
+    group_by_document: bool = Field(
+        default=True,
+        description="train each document's examples together: their shared prompt prefix (the "
+        "document) is run once and its key/value cache feeds every example (the loss is unchanged)",
+    )
+    max_group: int = Field(default=8, ge=1, description="examples per document group")
+    save_dtype: Literal["float32", "bfloat16", "float16"] = Field(
+        default="float32", description="dtype of the saved adapter weights"
+    )
+    dev_judge_examples: int = Field(default=200, ge=0, description="judge: dev examples scored after training")
+    dev_extract_examples: int = Field(default=8, ge=0, description="extractor: dev documents generated after training")
+
+
+class TrainConfig(Section):
+    """A training run (``kgjudge train judge|extractor --config FILE``).
+
+    Example (YAML)::
+
+        model: smollm2-135m-instruct
+        output: out/judge-adapter
+        data:
+          sources: [{text: ../shared/data/rebel_sub/val.target, graph: ../shared/data/rebel_sub/val.source}]
+        training: {max_steps: 200, batch_size: 4}
+    """
+
+    model: str = DEFAULT_MODEL
+    gguf_file: str | None = None
+    output: str
+    prompt: str | None = Field(default=None, description="template version (default per task)")
+    max_document_chars: int | None = Field(default=1200, ge=1)
+    data: DataConfig
+    lora: LoraSettings = Field(default_factory=LoraSettings)
+    training: OptimConfig = Field(default_factory=OptimConfig)
+
+
+class AdapterMetadata(Record):
+    """What ``kgjudge_adapter.json`` records about a trained adapter."""
+
+    task: Task
+    base_model: str
+    prompt: str
+    max_document_chars: int | None
+    data_hash: str
+    data: dict[str, Any]
+    lora: dict[str, Any]
+    training: dict[str, Any]
+    metrics: dict[str, Any]
+    kgjudge_version: str
+
+
+def load_train_config(path: str | Path) -> TrainConfig:
+    """Read and validate a training config (errors name the file and key)."""
+    path = Path(path)
+    raw = read_yaml(path)
+    try:
+        return TrainConfig.model_validate(raw or {})
+    except ValidationError as exc:
+        raise validation_error(exc, TrainConfig, file=str(path), prefix="") from exc
+
+
+def encode_example(tokenizer: Any, messages: Sequence[ChatMessage], answer: str) -> dict[str, list[int]]:
+    """``input_ids`` = prompt + answer + EOS; ``labels`` = -100 on the prompt, the ids elsewhere.
+
+    Example:
+        >>> enc = encode_example(tok, judge_messages("doc", "a", "r", "b"), "Yes")
+        >>> [t for t, l in zip(enc["input_ids"], enc["labels"]) if l != -100] == tok("Yes")["input_ids"] + [tok.eos_token_id]
+    """
+    prompt = prompt_token_ids(tokenizer, messages)
+    answer_ids = list(tokenizer(answer, add_special_tokens=False)["input_ids"]) + [tokenizer.eos_token_id]
+    return {"input_ids": prompt + answer_ids, "labels": [-100] * len(prompt) + answer_ids}
+
+
+def example_messages(example: JudgeExample | ExtractorExample, config: TrainConfig) -> tuple[list[ChatMessage], str]:
+    """The prompt messages and the answer of one example, from the shared prompt builder."""
+    if isinstance(example, JudgeExample):
+        messages = judge_messages(
+            example.document, example.head, example.relation, example.tail,
+            prompt=config.prompt or JUDGE_PROMPT, max_document_chars=config.max_document_chars,
+        )
+        return messages, judge_answer(example.label)
+    messages = extract_messages(
+        example.text, example.entities, prompt=config.prompt or EXTRACT_PROMPT,
+        max_document_chars=config.max_document_chars,
+    )
+    return messages, extract_answer(example.triples)
+
+
+def build_examples(task: Task, config: TrainConfig) -> tuple[list[Any], dict[str, Any]]:
+    """All examples of the configured corpora (every split) and a summary with counts per kind."""
+    data = config.data
+    given = [src for src in data.sources if src.examples]
+    if given and (task != "judge" or any(src.text or src.graph or src.jsonl for src in given)):
+        raise ConfigError("an 'examples' source is a file of judge examples: give it alone, and train a judge with it",
+                          key="data.sources")
+    corpora = [src.load() for src in data.sources if not src.examples]
+    if task == "judge":
+        examples: list[Any] = []
+        stats: list[KasftStats] = []
+        for corpus in corpora:
+            ex, st = build_judge_examples(
+                corpus, seed=data.seed, dev_fraction=data.dev_fraction, test_fraction=data.test_fraction,
+                kinds=data.kinds, negatives_per_positive=data.negatives_per_positive,
+            )
+            examples += ex
+            stats.append(st)
+        labelled = [_labelled(src, data) for src in given]
+        for found in labelled:
+            examples += found
+        summary = {"sources": [s.model_dump() for s in stats],
+                   "labelled": [{"file": src.examples, "examples": len(found)} for src, found in zip(given, labelled)]}
+    else:
+        examples = []
+        for corpus in corpora:
+            examples += build_extractor_examples(
+                corpus, seed=data.seed, dev_fraction=data.dev_fraction, test_fraction=data.test_fraction,
+                with_entities=data.with_entities, max_chars=config.max_document_chars,
+            )
+        counts: dict[str, int] = {}
+        for e in examples:
+            counts[e.split] = counts.get(e.split, 0) + 1
+        summary = {"documents": counts, "malformed_triples": sum(c.malformed_triples for c in corpora)}
+    return examples, summary
+
+
+def _labelled(source: DataSource, data: DataConfig) -> list[JudgeExample]:
+    """The judge examples of an ``examples`` file, each put in the split its document gets
+    here, so a document never lands in two splits across sources."""
+    found = read_jsonl(source.examples, JudgeExample)  # type: ignore[arg-type]
+    if source.max_documents:
+        keep = set(list(dict.fromkeys(e.document_id for e in found))[: source.max_documents])
+        found = [e for e in found if e.document_id in keep]
+    return [
+        e.model_copy(update={"split": split_of(e.document_id, seed=data.seed, dev_fraction=data.dev_fraction,
+                                               test_fraction=data.test_fraction)})
+        for e in found
+    ]
+
+
+def _sample(items: list[Any], limit: int | None, seed: int) -> list[Any]:
+    if limit is None or len(items) <= limit:
+        return list(items)
+    picked = random.Random(seed).sample(range(len(items)), limit)
+    return [items[i] for i in sorted(picked)]
+
+
+class _Collator:
+    """Right-pads a batch; padding gets attention 0 and label -100 (pad and EOS may be one id)."""
+
+    def __init__(self, pad_id: int, torch: Any) -> None:
+        self.pad_id = pad_id
+        self.torch = torch
+
+    def __call__(self, rows: list[dict[str, list[int]]]) -> dict[str, Any]:
+        torch = self.torch
+        width = max(len(r["input_ids"]) for r in rows)
+        ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
+        labels = torch.full((len(rows), width), -100, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, r in enumerate(rows):
+            n = len(r["input_ids"])
+            ids[i, :n] = torch.tensor(r["input_ids"])
+            labels[i, :n] = torch.tensor(r["labels"])
+            mask[i, :n] = 1
+        return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+
+
+def _common_prefix(rows: list[list[int]]) -> int:
+    n = min(len(r) for r in rows)
+    for k in range(n):
+        if any(r[k] != rows[0][k] for r in rows[1:]):
+            return k
+    return n
+
+
+def group_rows(rows: list[dict[str, list[int]]], keys: list[str], max_group: int) -> list[dict[str, Any]]:
+    """Examples of one document (``keys``) in groups of at most ``max_group``: each group is the
+    longest prompt prefix its members share plus every member's remainder (at least one prompt
+    token, so every answer token is predicted inside the remainder)."""
+    by_key: dict[str, list[dict[str, list[int]]]] = {}
+    for row, key in zip(rows, keys):
+        by_key.setdefault(key, []).append(row)
+    groups = []
+    for members in by_key.values():
+        for start in range(0, len(members), max_group):
+            chunk = members[start : start + max_group]
+            first_label = [next(i for i, x in enumerate(r["labels"]) if x != -100) for r in chunk]
+            cut = min(_common_prefix([r["input_ids"] for r in chunk]), min(first_label) - 1)
+            cut = max(cut, 0)
+            groups.append({
+                "prefix": chunk[0]["input_ids"][:cut],
+                "rests": [r["input_ids"][cut:] for r in chunk],
+                "labels": [r["labels"][cut:] for r in chunk],
+            })
+    return groups
+
+
+class _GroupCollator:
+    """One document group per item: the prefix, and the right-padded remainders with labels."""
+
+    def __init__(self, pad_id: int, torch: Any) -> None:
+        self.rows = _Collator(pad_id, torch)
+        self.torch = torch
+
+    def __call__(self, items: list[dict[str, Any]]) -> dict[str, Any]:
+        (item,) = items
+        batch = self.rows([{"input_ids": r, "labels": l} for r, l in zip(item["rests"], item["labels"])])
+        return {"prefix_ids": self.torch.tensor([item["prefix"]], dtype=self.torch.long), **batch}
+
+
+def _group_trainer(transformers: Any, torch: Any) -> Any:
+    """A Trainer whose loss runs a group's shared prefix once and its remainders on the cache."""
+
+    class GroupTrainer(transformers.Trainer):
+        def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False,
+                         num_items_in_batch: Any = None) -> Any:
+            prefix, ids = inputs["prefix_ids"], inputs["input_ids"]
+            mask, labels = inputs["attention_mask"], inputs["labels"]
+            rows, width = ids.shape
+            if prefix.shape[1]:
+                cache = transformers.DynamicCache()
+                model(input_ids=prefix, past_key_values=cache, use_cache=True, logits_to_keep=1)
+                cache.batch_repeat_interleave(rows)
+                full_mask = torch.cat([torch.ones((rows, prefix.shape[1]), dtype=mask.dtype, device=mask.device), mask], 1)
+                positions = prefix.shape[1] + torch.arange(width, device=ids.device).unsqueeze(0).expand(rows, -1)
+                out = model(input_ids=ids, attention_mask=full_mask, position_ids=positions,
+                            past_key_values=cache, use_cache=True)
+            else:
+                out = model(input_ids=ids, attention_mask=mask)
+            logits = out.logits[:, :-1].float()
+            target = labels[:, 1:]
+            loss = torch.nn.functional.cross_entropy(
+                logits.reshape(-1, logits.shape[-1]), target.reshape(-1), ignore_index=-100, reduction="sum"
+            )
+            # Mean over the answer tokens of the whole optimiser step, as the default loss does.
+            count = num_items_in_batch if num_items_in_batch is not None else (target != -100).sum()
+            loss = loss / count
+            return (loss, out) if return_outputs else loss
+
+    return GroupTrainer
+
+
+def train(task: Task, config: TrainConfig, *, config_text: str | None = None, log: Any = print) -> AdapterMetadata:
+    """Fine-tune a LoRA adapter for ``task`` and save it to ``config.output``.
+
+    Returns the metadata written beside the adapter. The test split is never used here.
+    """
+    torch = require("torch", "hf")
+    transformers = require("transformers", "hf")
+    peft = require("peft", "hf")
+    from kgjudge.llm import hf_model_dir, resolve_model
+
+    opt = config.training
+    if opt.threads:
+        torch.set_num_threads(opt.threads)
+    transformers.set_seed(opt.seed)
+    examples, summary = build_examples(task, config)
+    train_ex = _sample([e for e in examples if e.split == "train"], config.data.max_train_examples, config.data.seed)
+    dev_ex = _sample([e for e in examples if e.split == "dev"], config.data.max_dev_examples, config.data.seed + 1)
+    if not train_ex:
+        raise InputError("no training examples (check the data sources and split fractions)")
+    summary.update(train_examples=len(train_ex), dev_examples=len(dev_ex))
+
+    source = resolve_model(config.model, config.gguf_file)
+    path = hf_model_dir(source)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(path)
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    encoded: dict[str, list[Any]] = {}
+    too_long = 0
+    for name, split in (("train", train_ex), ("dev", dev_ex)):
+        rows, keys = [], []
+        for e in split:
+            row = encode_example(tokenizer, *example_messages(e, config))
+            if len(row["input_ids"]) > opt.max_length:
+                too_long += 1
+                continue
+            rows.append(row)
+            keys.append(e.document_id)
+        encoded[name] = group_rows(rows, keys, opt.max_group) if opt.group_by_document else rows
+    summary["skipped_too_long"] = too_long
+    unit = "document groups" if opt.group_by_document else "examples"
+    log(f"[train {task}] {len(encoded['train'])} train / {len(encoded['dev'])} dev {unit} from "
+        f"{len(train_ex)} / {len(dev_ex)} examples ({too_long} longer than {opt.max_length} tokens skipped)")
+
+    model = transformers.AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+    lora = peft.LoraConfig(
+        task_type="CAUSAL_LM", r=config.lora.r, lora_alpha=config.lora.alpha,
+        lora_dropout=config.lora.dropout, target_modules=list(config.lora.target_modules),
+    )
+    model = peft.get_peft_model(model, lora)
+    out = Path(config.output)
+    use_cpu = not torch.cuda.is_available()
+    args = transformers.TrainingArguments(
+        output_dir=str(out / ".trainer"),
+        max_steps=opt.max_steps,
+        per_device_train_batch_size=1 if opt.group_by_document else opt.batch_size,
+        per_device_eval_batch_size=1 if opt.group_by_document else opt.batch_size,
+        gradient_accumulation_steps=opt.grad_accum * (opt.batch_size if opt.group_by_document else 1),
+        prediction_loss_only=True,
+        learning_rate=opt.learning_rate,
+        warmup_steps=opt.warmup_steps,
+        lr_scheduler_type="linear",
+        logging_steps=opt.logging_steps,
+        eval_strategy="steps" if (opt.eval_steps and encoded["dev"]) else "no",
+        eval_steps=opt.eval_steps,
+        save_strategy="no",
+        report_to=[],
+        seed=opt.seed,
+        data_seed=opt.seed,
+        bf16=opt.bf16,
+        use_cpu=use_cpu,
+        dataloader_num_workers=0,
+        remove_unused_columns=False,
+        disable_tqdm=True,
+    )
+    if opt.group_by_document:
+        trainer_cls, collator = _group_trainer(transformers, torch), _GroupCollator(tokenizer.pad_token_id, torch)
+    else:
+        trainer_cls, collator = transformers.Trainer, _Collator(tokenizer.pad_token_id, torch)
+    trainer = trainer_cls(
+        model=model,
+        args=args,
+        train_dataset=encoded["train"],
+        eval_dataset=encoded["dev"] or None,
+        data_collator=collator,
+    )
+    started = time.perf_counter()
+    with Progress(f"train {task}", "steps", opt.max_steps) as progress:
+        trainer.add_callback(_progress_callback(transformers, progress))
+        result = trainer.train()
+    seconds = time.perf_counter() - started
+    metrics: dict[str, Any] = {"train_loss": float(result.training_loss)}
+    if encoded["dev"]:
+        metrics["dev_loss"] = float(trainer.evaluate()["eval_loss"])
+    history = [h for h in trainer.state.log_history if "loss" in h or "eval_loss" in h]
+
+    out.mkdir(parents=True, exist_ok=True)
+    # The base model is named as the config names it, not by this machine's cache path.
+    model.peft_config["default"].base_model_name_or_path = config.model
+    model.save_pretrained(str(out))
+    _finish_adapter_files(out, opt.save_dtype)
+    metadata = AdapterMetadata(
+        task=task,
+        base_model=config.model,
+        prompt=config.prompt or (JUDGE_PROMPT if task == "judge" else EXTRACT_PROMPT),
+        max_document_chars=config.max_document_chars,
+        data_hash=data_hash([*train_ex, *dev_ex]),
+        data=summary,
+        lora=config.lora.model_dump(),
+        training={
+            "steps": int(trainer.state.global_step),
+            "seconds": round(seconds, 1),
+            "seconds_per_step": round(seconds / max(1, trainer.state.global_step), 3),
+            "examples_per_step": (opt.batch_size * opt.grad_accum if not opt.group_by_document
+                                  else f"{opt.batch_size * opt.grad_accum} document groups of <= {opt.max_group}"),
+            "device": "cpu" if use_cpu else "cuda",
+            "torch_threads": torch.get_num_threads(),
+            **opt.model_dump(),
+            "history": history,
+        },
+        metrics=metrics,
+        kgjudge_version=__version__,
+    )
+    del trainer, model
+    metadata = metadata.model_copy(update={"metrics": {**metrics, **_dev_metrics(task, config, out, dev_ex, log)}})
+    write_metadata(out, metadata)
+    (out / CONFIG_FILE).write_text(config_text or yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
+    _remove_tree(out / ".trainer")
+    log(f"[train {task}] {metadata.training['steps']} steps in {seconds:.0f} s; metrics {json.dumps(metadata.metrics)}")
+    return metadata
+
+
+def _progress_callback(transformers: Any, progress: Progress) -> Any:
+    """A trainer callback that advances ``progress`` by optimiser steps."""
+
+    class StepProgress(transformers.TrainerCallback):
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            progress.advance(state.global_step - progress.done)
+
+    return StepProgress()
+
+
+def _finish_adapter_files(folder: Path, dtype: str) -> None:
+    """Store the weights in ``dtype`` and drop peft's generic model card (the metadata file
+    and the eval report describe the adapter)."""
+    (folder / "README.md").unlink(missing_ok=True)
+    if dtype == "float32":
+        return
+    torch = require("torch", "hf")
+    st = require("safetensors.torch", "hf")
+    path = folder / "adapter_model.safetensors"
+    tensors = {k: v.to(getattr(torch, dtype)).contiguous() for k, v in st.load_file(str(path)).items()}
+    st.save_file(tensors, str(path), metadata={"format": "pt"})
+
+
+def _remove_tree(path: Path) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def write_metadata(folder: Path, metadata: AdapterMetadata) -> None:
+    (folder / METADATA_FILE).write_text(metadata.model_dump_json(indent=2) + "\n", encoding="utf-8")
+
+
+def read_metadata(folder: str | Path) -> AdapterMetadata:
+    """The ``kgjudge_adapter.json`` of an adapter folder."""
+    path = Path(folder) / METADATA_FILE
+    try:
+        return AdapterMetadata.model_validate_json(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InputError(f"not a kgjudge adapter: {exc.strerror}", file=str(path)) from exc
+    except ValidationError as exc:
+        raise InputError(f"invalid adapter metadata: {exc.errors()[0]['msg']}", file=str(path)) from exc
+
+
+def _dev_metrics(task: Task, config: TrainConfig, adapter_dir: Path, dev_ex: list[Any], log: Any) -> dict[str, Any]:
+    """Dev-split quality through the real inference path (the ``hf`` backend with the adapter)."""
+    from kgjudge.judges.kasft._extraction import extraction_scores, extract_triples
+    from kgjudge.judges.triples._graphjudger import GraphJudger, GraphJudgerConfig
+    from kgjudge.metrics import binary_metrics, calibrate_threshold
+    from kgjudge.llm import LLM, HFBackend, HFConfig
+
+    opt = config.training
+    limit = opt.dev_judge_examples if task == "judge" else opt.dev_extract_examples
+    dev = dev_ex[:limit]
+    if not dev:
+        return {}
+    backend = HFBackend(HFConfig(model=config.model, gguf_file=config.gguf_file, adapters={task: str(adapter_dir)}))
+    llm = LLM(backend, cache=None)
+    progress = Progress(f"dev {task}", "examples", len(dev)).start()
+    try:
+        if task == "judge":
+            judge = GraphJudger(
+                llm, GraphJudgerConfig(adapter=task, prompt=config.prompt or JUDGE_PROMPT,
+                                       max_document_chars=config.max_document_chars),
+            )
+            labels = [e.label for e in dev]
+            scores = judge.score_examples_sync(dev)
+            result = {
+                "dev_judge": binary_metrics(labels, scores, 0.5).model_dump(),
+                "dev_calibration_f1": calibrate_threshold(labels, scores).model_dump(),
+            }
+        else:
+            predicted = extract_triples(
+                llm, [(e.text, e.entities) for e in dev], adapter=task,
+                prompt=config.prompt or EXTRACT_PROMPT, max_document_chars=config.max_document_chars,
+            )
+            result = {"dev_extraction": extraction_scores([e.triples for e in dev], predicted).model_dump()}
+        progress.advance(len(dev))
+    finally:
+        progress.close()
+        llm.close()
+    log(f"[train {task}] dev: {json.dumps(result)}")
+    return result

@@ -1,0 +1,173 @@
+"""``graphjudger.v1``: is a triple supported by its document? P(Yes) from ``score_choices``.
+
+Each triple is asked with its document as context (document first, triple last, so all triples
+of one document share the document's prompt prefix). The score is P(Yes) renormalised over
+{Yes, No}; a triple is kept when its score reaches the threshold. The optional ``keep_top_k``
+floor keeps, per document, the k best-scored triples even below the threshold; such decisions
+say so in their reasons and details, and nothing else is ever kept.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import Field
+
+from kgjudge._errors import InputError
+from kgjudge._records import Judgement, ModelRef, Triple
+from kgjudge._registry import judges
+from kgjudge._sections import BackendSlot
+from kgjudge.llm import LLM, ChoiceScores
+from kgjudge.judges.triples._prompting import JUDGE_PROMPT, YES, judge_request
+
+if TYPE_CHECKING:
+    from kgjudge.judges.kasft._data import JudgeExample
+
+
+class GraphJudgerConfig(BackendSlot):
+    """Config of the GraphJudger judge.
+
+    Example (YAML)::
+
+        judge:
+          type: graphjudger.v1
+          backend: default            # a backend of the config's ``backends``
+          adapter: judge              # a LoRA adapter of that backend (none: the base model)
+          threshold: 0.5              # or set by ``kgjudge judge calibrate``
+    """
+
+    type: Literal["graphjudger.v1"] = "graphjudger.v1"
+    adapter: str | None = Field(default=None, description="LoRA adapter name on that backend")
+    prompt: str = Field(default=JUDGE_PROMPT, description="prompt template version")
+    max_document_chars: int | None = Field(
+        default=600, ge=1, description="documents are cut to this length (as the packaged adapter was trained)"
+    )
+    threshold: float = Field(default=0.5, ge=0.0, le=1.0, description="keep when P(Yes) >= threshold")
+    keep_top_k: int | None = Field(
+        default=None, ge=1, description="also keep each document's k best triples (reported per decision)"
+    )
+    batch_size: int = Field(default=256, ge=1, description="requests per score_choices call")
+    calibration: dict[str, Any] | None = Field(
+        default=None, description="written by `kgjudge judge calibrate`: how the threshold was chosen"
+    )
+
+
+class GraphJudger:
+    """Judges triples against their documents.
+
+    Args:
+        llm: the client of the configured backend.
+        config: the :class:`GraphJudgerConfig`.
+
+    Example:
+        >>> judge = GraphJudger(build_llm({"type": "hf.v1", "adapters": {"judge": "packaged:smollm2-judge.v1"}}),
+        ...                     GraphJudgerConfig(adapter="judge"))
+        >>> [j] = judge.judge_sync([Triple(head="Paris", relation="country", tail="France", document_id="d")],
+        ...                        {"d": "Paris is the capital of France."})
+        >>> j.label, j.score
+    """
+
+    name = "graphjudger.v1"
+
+    def __init__(self, llm: LLM, config: GraphJudgerConfig | None = None) -> None:
+        self.llm = llm
+        self.config = config or GraphJudgerConfig()
+
+    @property
+    def model_ref(self) -> ModelRef:
+        return ModelRef(model=self.llm.backend.model_id, adapter=self.config.adapter, prompt_version=self.config.prompt)
+
+    async def score(self, items: Sequence[tuple[str | None, str, str, str]]) -> list[ChoiceScores]:
+        """Yes/No scores for (document, head, relation, tail) items, in order."""
+        cfg = self.config
+        requests = [
+            judge_request(d, h, r, t, prompt=cfg.prompt, max_document_chars=cfg.max_document_chars, adapter=cfg.adapter)
+            for d, h, r, t in items
+        ]
+        # Same-document requests next to each other, so each call holds whole documents and the
+        # backend can share their prefix.
+        order = sorted(range(len(items)), key=lambda i: (items[i][0] or "", i))
+        results: list[ChoiceScores | None] = [None] * len(items)
+        for start in range(0, len(order), cfg.batch_size):
+            chunk = order[start : start + cfg.batch_size]
+            for i, res in zip(chunk, await self.llm.score_choices([requests[i] for i in chunk])):
+                results[i] = res
+        return results  # type: ignore[return-value]
+
+    async def score_examples(self, examples: Sequence[JudgeExample]) -> list[float]:
+        """P(Yes) of labelled examples (for calibration and evaluation)."""
+        scores = await self.score([(e.document, e.head, e.relation, e.tail) for e in examples])
+        return [s.prob(YES) for s in scores]
+
+    async def judge(self, triples: Sequence[Triple], documents: Mapping[str, str]) -> list[Judgement]:
+        """One :class:`Judgement` per triple, in order (``label`` True: keep).
+
+        Raises:
+            InputError: a triple's ``document_id`` is missing or not in ``documents`` (raised
+                before any model call, naming the triple).
+        """
+        for t in triples:
+            if t.document_id is None or t.document_id not in documents:
+                raise InputError(
+                    f"triple '{t.id}' ({t.head}; {t.relation}; {t.tail}): its document "
+                    f"'{t.document_id}' was not given to the judge"
+                )
+        scores = await self.score([(documents[t.document_id or ""], *t.as_tuple()) for t in triples])
+        p_yes = [s.prob(YES) for s in scores]
+        floor: set[int] = set()
+        k = self.config.keep_top_k
+        if k:
+            by_doc: dict[str, list[int]] = defaultdict(list)
+            for i, t in enumerate(triples):
+                if scores[i].usable:
+                    by_doc[t.document_id or ""].append(i)
+            for idxs in by_doc.values():
+                floor.update(sorted(idxs, key=lambda i: (-p_yes[i], i))[:k])
+        threshold = self.config.threshold
+        out = []
+        for i, (t, s) in enumerate(zip(triples, scores)):
+            raw = json.dumps({"choices": s.choices, "logprobs": s.logprobs})
+            if not s.usable:
+                out.append(Judgement.failed(
+                    t.id, self.name, threshold, f"the model gave no usable log-probability for Yes/No ({raw})",
+                    raw_output=raw, model=self.model_ref, details={"document_id": t.document_id},
+                ))
+                continue
+            above = p_yes[i] >= threshold
+            by_floor = not above and i in floor
+            if above:
+                reasons = [f"P(Yes)={p_yes[i]:.3f} >= threshold {threshold:.3f}"]
+            elif by_floor:
+                reasons = [f"P(Yes)={p_yes[i]:.3f} < threshold {threshold:.3f}, kept by the top-{k} floor"]
+            else:
+                reasons = [f"P(Yes)={p_yes[i]:.3f} < threshold {threshold:.3f}"]
+            out.append(
+                Judgement(
+                    target_id=t.id,
+                    judge=self.name,
+                    score=min(1.0, max(0.0, p_yes[i])),
+                    label=above or by_floor,
+                    threshold=threshold,
+                    raw_output=raw,
+                    model=self.model_ref,
+                    reasons=reasons,
+                    details={"document_id": t.document_id, "keep_top_k": k, "kept_by_floor": by_floor},
+                )
+            )
+        return out
+
+    def judge_sync(self, triples: Sequence[Triple], documents: Mapping[str, str]) -> list[Judgement]:
+        """Blocking :meth:`judge` (reuses the client's event loop)."""
+        return self.llm.run_sync(self.judge(triples, documents))
+
+    def score_examples_sync(self, examples: Sequence[JudgeExample]) -> list[float]:
+        """Blocking :meth:`score_examples`."""
+        return self.llm.run_sync(self.score_examples(examples))
+
+
+@judges.register("graphjudger.v1", config=GraphJudgerConfig)
+def make_graphjudger(config: GraphJudgerConfig, llm: LLM) -> GraphJudger:
+    return GraphJudger(llm, config)

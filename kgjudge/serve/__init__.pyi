@@ -1,0 +1,17 @@
+from kgjudge.serve._app import create_app as create_app
+from kgjudge.serve._curation import CurationLog as CurationLog
+from kgjudge.serve._curation import decide as decide
+from kgjudge.serve._curation import export_labels as export_labels
+from kgjudge.serve._curation import read_decisions as read_decisions
+from kgjudge.serve._explorer import DEFAULT_LIMITS as DEFAULT_LIMITS
+from kgjudge.serve._explorer import Explorer as Explorer
+from kgjudge.serve._explorer import ForbiddenError as ForbiddenError
+from kgjudge.serve._explorer import NotFoundError as NotFoundError
+from kgjudge.serve._explorer import open_explorer as open_explorer
+from kgjudge.serve._folder import ServedFolder as ServedFolder
+from kgjudge.serve._folder import output_folder_lock as output_folder_lock
+from kgjudge.serve._folder import read_run as read_run
+from kgjudge.serve._security import TOKEN_ENV as TOKEN_ENV
+from kgjudge.serve._security import Guard as Guard
+from kgjudge.serve._server import guard_for as guard_for
+from kgjudge.serve._server import serve as serve
