@@ -80,6 +80,30 @@ def test_an_existing_store_is_read_without_being_written(tmp_path: Path) -> None
     assert path.read_bytes() == before and path.stat().st_mtime == 1, "a read does not rewrite the file"
 
 
+def test_the_explorer_reads_a_store_without_writing_it_unless_it_may_edit(tmp_path: Path) -> None:
+    from kgjudge import ConfigError
+    from kgjudge.serve import open_explorer
+    from kgjudge.serve._models import CurationRequest
+
+    missing = tmp_path / "kg.jsn"
+    with pytest.raises(ConfigError, match="no networkx.v1 store"):
+        open_explorer(None, config(tmp_path / "missing.yaml", {"type": "networkx.v1", "path": str(missing)}))
+    assert not missing.exists()
+    path = tmp_path / "kg.json"
+    make_store({"type": "networkx.v1", "path": str(path)})
+    before = path.read_bytes()
+    os.utime(path, (1, 1))
+    cfg = config(tmp_path / "c.yaml", {"type": "networkx.v1", "path": str(path)})
+    explorer = open_explorer(None, cfg)
+    assert explorer.stats().triples == 2
+    explorer.close()
+    assert path.read_bytes() == before and path.stat().st_mtime == 1, "serving does not rewrite the store"
+    editor = open_explorer(None, cfg, allow_edit=True, curation_log=tmp_path / "curation.jsonl")
+    editor.curate(TRIPLES[0].id, CurationRequest(action="reject"))
+    editor.close()
+    assert path.read_bytes() != before, "a curation decision is saved with the graph"
+
+
 def test_an_rdf_store_is_read_while_a_build_holds_it_open(tmp_path: Path) -> None:
     path = tmp_path / "graph.oxigraph"
     writer = RDFStore(RDFConfig(path=str(path)))
