@@ -101,7 +101,10 @@ def _writing(path: str | os.PathLike[str]) -> Iterator[None]:
     try:
         yield
     except OSError as exc:
-        raise StoreError(f"cannot write {path}: {exc.strerror or exc}") from exc
+        # mkdir under a file fails with "File exists": name the file that is in the way.
+        blocker = next((p for p in Path(path).parents if p.is_file()), None)
+        why = f"{blocker} is a file, not a folder" if blocker is not None else exc.strerror or exc
+        raise StoreError(f"cannot write {path}: {why}") from exc
 
 
 def export_jsonl(
