@@ -10,7 +10,6 @@ progress line is a batch not done.
 
 from __future__ import annotations
 
-import json
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
@@ -20,7 +19,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from kgjudge._errors import ConfigError, InputError
-from kgjudge._jsonl import dumps_json, iter_json_lines, iter_jsonl, write_jsonl
+from kgjudge._jsonl import dumps_json, iter_json_lines, iter_jsonl, loads_checked, write_jsonl
 from kgjudge._text import redact_urls
 
 MANIFEST = "manifest.json"
@@ -45,9 +44,24 @@ class RunFolder:
         self.what = what
 
     def manifest(self) -> dict[str, Any] | None:
-        """The manifest, or None when the folder has none."""
+        """The manifest, or None when the folder has none.
+
+        Raises:
+            InputError: the manifest is not a JSON object (naming it, and ``--restart``).
+        """
         path = self.out / MANIFEST
-        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+        if not path.is_file():
+            return None
+        try:
+            data = loads_checked(path.read_bytes().decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as exc:
+            data, why = None, str(exc)
+        else:
+            why = f"expected a JSON object, got {type(data).__name__}"
+        if not isinstance(data, dict):
+            raise InputError(f"unreadable manifest ({why}); running the {self.what} again with --restart replaces it",
+                             file=str(path))
+        return data
 
     def claim(self, *, config_hash: str, input_hash: str, restart: bool, outputs: Iterable[str]) -> None:
         """Create the folder, or check that it holds a run of this config and these inputs.

@@ -133,7 +133,7 @@ class RunFiles:
         cannot be read."""
         try:
             found = RunFolder(self.path, self.kind).manifest()
-        except (OSError, ValueError):
+        except (OSError, InputError):
             found = None
         return found if isinstance(found, dict) else self.manifest
 
@@ -160,13 +160,11 @@ def read_run(path: str | Path) -> RunFiles:
     """
     path = Path(path)
     try:
-        manifest = RunFolder(path, "run").manifest()
-    except (OSError, ValueError) as exc:
+        manifest = RunFolder(path, "run").manifest()  # an unreadable one is an InputError naming it
+    except OSError as exc:
         raise InputError(f"unreadable manifest: {exc}", file=str(path / MANIFEST)) from exc
     if manifest is None:
         raise InputError("not a kgjudge build or filter output (manifest.json is missing)", file=str(path))
-    if not isinstance(manifest, dict):
-        raise InputError("the manifest is not a JSON object", file=str(path / MANIFEST))
     if "config" in manifest:
         return RunFiles(path, "build", manifest)
     if "filter" in manifest:
