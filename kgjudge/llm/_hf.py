@@ -158,9 +158,10 @@ class _Decoding:
             # A split multi-byte character decodes as U+FFFD until its last byte arrives.
             ready = text.rstrip("\ufffd")
             if ready.startswith(self.json.text):
-                seen = len(self.json.repeats)
+                seen = len(self.json.repeat_cuts)
                 self.json.feed(ready[len(self.json.text) :])
-                for closed in self.json.repeats[seen:]:
+                for index in range(seen, len(self.json.repeat_cuts)):
+                    closed = self.json.repeat_text(index)
                     if _parses_to_schema(closed, self.request.json_schema):
                         self.closed, self.finish = closed, "stop"
                         return False
