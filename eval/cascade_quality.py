@@ -3,7 +3,7 @@
 Each query is the GraphJudger question (document + triple, "Answer Yes or No."), its gold answer
 Yes for a gold triple and No for a corrupted one. The weak backend is the untuned packaged
 SmolLM2, the strong one the same model with the packaged judge adapter; Meta Ranking (untuned
-SmolLM2, N references from train-split documents with right and wrong answers) decides which
+SmolLM2, N references from training documents (outside the dev split) with right and wrong answers) decides which
 weak answers are re-asked. Prints tokens per role and the accuracy of weak-only, strong-only
 and the cascade.
 

@@ -1,14 +1,14 @@
 """Error detection of the `kgjudge filter` judges on question-answer examples about held-out
 REBEL-Sub val documents.
 
-Labelled set: for each test-split document (the split the packaged adapters never trained on),
+Labelled set: for each document of the dev split's eval part (no packaged adapter trains on it),
 one gold triple (head, relation, tail) becomes the instruction "What is the <relation> of
 <head>?". Every other document gets the correct answer "The <relation> of <head> is <tail>.",
 the rest a corrupted one whose tail is swapped for another document's tail (of the same relation
 where one exists). An error is a corrupted answer; a judge detects it when it rejects the example.
 The KG-grounded judge checks answers against a networkx store holding the gold triples of those
 documents with the document text as evidence (so it measures the judge given a correct graph).
-Meta Ranking references are labelled examples built the same way from train-split documents.
+Meta Ranking references are labelled examples built the same way from training documents.
 
 All three judges run once through :class:`kgjudge.judges.Filter`; the combinations (weighted
 mean, all-pass) are computed from the same judgements, as the filter computes them.
@@ -31,7 +31,7 @@ from _data import REBEL_SUB, val_corpus
 
 from kgjudge import Span, Triple
 from kgjudge.graph import build_store
-from kgjudge.judges import Filter, binary_metrics, parse_filter_config, split_of
+from kgjudge.judges import Filter, binary_metrics, dev_part, parse_filter_config
 
 def labelled_examples(docs: list[Any], rng: random.Random, *, alternate: bool) -> list[dict[str, Any]]:
     """One QA example per document: correct or with a swapped tail (alternating, or both labels
@@ -85,10 +85,9 @@ def main() -> None:
 
     corpus = val_corpus(args.data)
     usable = [d for d in corpus.documents if d.triples]
-    split = {d.id: split_of(d.id, seed=0, dev_fraction=0.1, test_fraction=0.2) for d in usable}
     rng = random.Random(args.seed)
-    test_docs = rng.sample([d for d in usable if split[d.id] == "test"], args.documents)
-    ref_docs = rng.sample([d for d in usable if split[d.id] == "train"], args.references)
+    test_docs = rng.sample([d for d in usable if dev_part(d.id) == "eval"], args.documents)
+    ref_docs = rng.sample([d for d in usable if dev_part(d.id) is None], args.references)
     targets = labelled_examples(test_docs, rng, alternate=True)
     refs = [{"query": e["instruction"], "response": e["output"], "correct": e["correct"]}
             for e in labelled_examples(ref_docs, rng, alternate=True)]
@@ -144,7 +143,7 @@ def main() -> None:
         combined["all_pass"]["kept"].append(all(j["label"] for j in d["judgements"]))
         combined["all_pass"]["score"].append(min(j["score"] for j in d["judgements"]))
     result = {
-        "benchmark": "filter_quality", "data": "rebel_sub/val test split (seed 0, dev 0.1, test 0.2)",
+        "benchmark": "filter_quality", "data": "rebel_sub/val, the dev split's eval part",
         "examples": len(targets), "errors": sum(is_error), "references": len(refs), "model": args.model,
         "extractor_adapter": args.extractor_adapter or None, "judge_adapter": args.judge_adapter or None,
         "judges": {name: metrics(is_error, v["kept"], v["score"], keep_rates) for name, v in sorted(per_judge.items())},

@@ -1,8 +1,8 @@
 """GraphRAG quality on held-out gold graphs: retrieval hit@k and exact-match answers with the
 packaged model, for local and global search.
 
-Data: REBEL-Sub val documents in the test split of the packaged judge adapter (documents no
-packaged adapter was trained on); their gold triples go into a store. Questions come from
+Data: REBEL-Sub val documents in the eval part of the fixed dev split (eval/_data.py; documents
+no packaged adapter was trained on); their gold triples go into a store. Questions come from
 triples whose (head, relation) has a single tail in that graph: "What is the <relation> of
 <head>?", answer = the tail.
 
@@ -37,8 +37,8 @@ from _data import REBEL_SUB, val_corpus
 from kgjudge import Triple
 from kgjudge._rag_config import RAGConfig
 from kgjudge.graph import Answer, GraphRAG, build_store, select_candidates
-from kgjudge.judges import load_train_config, split_of
-from kgjudge.llm import build_llm, resolve_adapter
+from kgjudge.judges import dev_documents
+from kgjudge.llm import build_llm
 
 KS = (1, 3, 5, 10)
 
@@ -50,12 +50,8 @@ def normalise(text: str) -> str:
     return " ".join(text.split())
 
 
-def held_out(data: Path, adapter: str, documents: int, seed: int) -> list:
-    corpus = val_corpus(data)
-    split = load_train_config(Path(resolve_adapter(adapter)) / "train.yaml").data
-    test = [d for d in corpus.documents
-            if d.triples and split_of(d.id, seed=split.seed, dev_fraction=split.dev_fraction,
-                                      test_fraction=split.test_fraction) == "test"]
+def held_out(data: Path, documents: int, seed: int) -> list:
+    test = [d for d in dev_documents(val_corpus(data).documents, "eval") if d.triples]
     return random.Random(seed).sample(test, min(documents, len(test)))
 
 
@@ -116,7 +112,6 @@ def retrieval_only(triples: list[Triple], asked: list[tuple[str, Triple]], args:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=REBEL_SUB)
-    parser.add_argument("--adapter", default="packaged:smollm2-judge.v1", help="whose test split is held out")
     parser.add_argument("--documents", type=int, default=60)
     parser.add_argument("--questions", type=int, default=60)
     parser.add_argument("--modes", default="local,global")
@@ -131,7 +126,7 @@ def main() -> None:
     parser.add_argument("--out", default="eval/results/graphrag_quality.json")
     args = parser.parse_args()
 
-    docs = held_out(args.data, args.adapter, args.documents, args.seed)
+    docs = held_out(args.data, args.documents, args.seed)
     triples = [Triple(head=h, relation=r, tail=t, document_id=d.id, origin="gold") for d in docs for h, r, t in d.triples]
     asked = questions_of(triples, args.questions, args.seed)
     slot = {"type": args.backend, "batch_size": 8} if args.backend == "hf.v1" else {"type": args.backend}

@@ -1,44 +1,68 @@
-"""GraphJudger quality on held-out documents: the tuned adapter against the untuned model, and
-graph filtering with injected wrong triples.
+"""GraphJudger quality on the dev split: judge adapters side by side, asked as the pipeline asks
+them.
 
-Data: KASFT judge examples of REBEL-Sub val built with the adapter's own seed and split
-fractions (read from its metadata), so the test documents are ones the adapter never saw.
-Thresholds are calibrated (best F1) on the dev split and applied unchanged to the test split.
+Examples: the dev split's documents (REBEL-Sub val and SciERC train; eval/_data.py) cut into the
+default config's chunks, each gold triple on the chunk that states it (a positive) with one
+seeded corruption of it (tail_swap, head_swap, relation_swap, near_duplicate), plus hard
+negatives: the extractor's own wrong triples from ``--builds`` (kgjudge build folders over dev
+documents: self-loops, elements not in the chunk, a wrong relation for a gold pair). Every
+example goes through ``GraphJudger.judge`` with the document and its chunks, as in
+``kgjudge build``, so each judge reads its own context (``document``: the first
+``max_document_chars`` characters; ``chunk``: the triple's chunk). Thresholds are calibrated
+(best F1) on the tune part and applied unchanged to the eval part.
 
-1. Judge metrics on test positives + corrupted negatives, untuned and tuned: accuracy at 0.5
-   and at the dev-calibrated threshold, precision, recall, F1, AUROC, calibration error, accuracy
-   per corruption kind, and a precision-recall curve PNG.
-2. Filtering: the test documents' gold graphs with their injected wrong triples go through
-   ``GraphJudger.judge`` (the pipeline's call); triple precision and recall before and after.
+Reported per judge: accuracy at 0.5 and at the tune threshold, precision, recall, F1, AUROC,
+ECE, accuracy per kind, and for each build folder the exact-match precision/recall/F1 of its
+extracted triples before and after this judge (at the tune threshold and at ``--threshold``).
 
-    python eval/judge_quality.py --test-examples 400 --dev-examples 200
+    python eval/judge_quality.py --judge v1=packaged:smollm2-judge.v1:document \
+        --judge v2=packaged:smollm2-judge.v2:chunk --builds out/dev-v1 --examples 300
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
-import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
-from _data import REBEL_SUB, val_corpus
+from _data import DEV_SPLIT_FRACTIONS, dev_sample
+from _quality import score_predictions
 
-from kgjudge import Triple
+from kgjudge import Triple, load_config
+from kgjudge._jsonl import iter_jsonl
 from kgjudge.judges import (
     GraphJudger,
     GraphJudgerConfig,
     binary_metrics,
     build_judge_examples,
     calibrate_threshold,
-    load_train_config,
+    chunk_documents,
+    extracted_by_chunk,
+    hard_negatives,
     plot_pr_curve,
-    read_metadata,
 )
-from kgjudge.llm import LLM, HFBackend, HFConfig, ResponseCache, resolve_adapter
+from kgjudge.llm import LLM, HFBackend, HFConfig
 
-def sample(items: list, n: int, seed: int) -> list:
+DEFAULT_MODEL = "smollm2-135m-instruct"
+
+
+def parse_judge(text: str) -> tuple[str, str, str, str]:
+    """``name=adapter[:context][@model]``."""
+    name, _, rest = text.partition("=")
+    rest, _, model = rest.partition("@")
+    adapter, context = rest, "chunk"
+    if rest.endswith((":chunk", ":document")):
+        adapter, _, context = rest.rpartition(":")
+    if not name or not adapter:
+        raise SystemExit(f"--judge {text!r}: expected name=adapter[:context][@model]")
+    return name, adapter, context, model or DEFAULT_MODEL
+
+
+def sample(items: list[Any], n: int, seed: int) -> list[Any]:
     if len(items) <= n:
         return items
     return [items[i] for i in sorted(random.Random(seed).sample(range(len(items)), n))]
@@ -46,116 +70,109 @@ def sample(items: list, n: int, seed: int) -> list:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="smollm2-135m-instruct")
-    parser.add_argument("--adapter", default="packaged:smollm2-judge.v1", help="folder or packaged:<name>")
-    parser.add_argument("--data", type=Path, default=REBEL_SUB, help="folder with val.target / val.source")
-    parser.add_argument("--test-examples", type=int, default=400)
-    parser.add_argument("--dev-examples", type=int, default=200)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
-    parser.add_argument("--dtype-check", type=int, default=0,
-                        help="with --dtype bfloat16: also score this many test examples in float32 and compare")
+    parser.add_argument("--judge", action="append", required=True, help="name=adapter[:context][@model]; repeat")
+    parser.add_argument("--builds", type=Path, nargs="*", default=[], help="build folders over dev documents")
+    parser.add_argument("--config", type=Path, default=Path("configs/pipelines/default.yaml"),
+                        help="its chunking settings cut the documents")
+    parser.add_argument("--examples", type=int, default=300, help="eval-part examples (plus every hard negative)")
+    parser.add_argument("--tune-examples", type=int, default=150, help="tune-part examples (thresholds)")
+    parser.add_argument("--threshold", type=float, help="also report the builds at this threshold")
+    parser.add_argument("--document-chars", type=int, default=600, help="max_document_chars of document contexts")
+    parser.add_argument("--chunk-chars", type=int, default=1500, help="max_document_chars of chunk contexts")
     parser.add_argument("--out", type=Path, default=Path("eval/results/judge_quality.json"))
     parser.add_argument("--png", type=Path, default=Path("eval/results/judge_pr_curve.png"))
     args = parser.parse_args()
 
-    adapter_dir = resolve_adapter(args.adapter)
-    meta = read_metadata(adapter_dir)
-    corpus = val_corpus(args.data)
-    # The adapter's own split: its training config is saved beside it.
-    split = load_train_config(Path(adapter_dir) / "train.yaml").data
-    examples, stats = build_judge_examples(
-        corpus, seed=split.seed, dev_fraction=split.dev_fraction, test_fraction=split.test_fraction,
-        kinds=split.kinds, negatives_per_positive=split.negatives_per_positive,
-    )
-    test = sample([e for e in examples if e.split == "test"], args.test_examples, 1)
-    dev = sample([e for e in examples if e.split == "dev"], args.dev_examples, 2)
+    docs = dev_sample(None, part=None)
+    gold = {d.id: d.triples for d in docs}
+    text_of = {d.id: d.text for d in docs}
+    chunks, _ = chunk_documents(docs, load_config(args.config).pipeline.chunking)
+    parent = {c.id: c.split_key for c in chunks}
+    text_of.update({c.id: c.text for c in chunks})
+    examples, stats = build_judge_examples(chunks, **DEV_SPLIT_FRACTIONS)
+    extracted: dict[str, list[tuple[str, str, str]]] = {}
+    for folder in args.builds:
+        for chunk_id, triples in extracted_by_chunk(folder).items():
+            extracted.setdefault(chunk_id, []).extend(triples)
+    hard, hard_counts = hard_negatives(chunks, extracted, gold, **DEV_SPLIT_FRACTIONS)
+    # Every hard negative is kept (there are few); the gold positives and corruptions are sampled.
+    evaluation = sample([e for e in examples if e.split == "test"], args.examples, 1) + [e for e in hard if e.split == "test"]
+    tune = sample([e for e in examples if e.split == "dev"], args.tune_examples, 2) + [e for e in hard if e.split == "dev"]
+    kinds = sorted({e.kind for e in evaluation})
+    result: dict[str, Any] = {
+        "benchmark": "judge_quality", "data": "dev split: eval part (report), tune part (thresholds)",
+        "examples": len(evaluation), "tune_examples": len(tune),
+        "kinds": {k: sum(e.kind == k for e in evaluation) for k in kinds},
+        "hard_negatives_from_builds": hard_counts, "builds": [str(b) for b in args.builds],
+        "corruptions": stats.model_dump(), "machine": {"cores": os.cpu_count(), "load_start": os.getloadavg()[0]},
+        "judges": {},
+    }
 
-    backend = HFBackend(HFConfig(model=args.model, adapters={"judge": adapter_dir}, threads=args.threads,
-                                 dtype=args.dtype, batch_size=8))
-    # A throw-away response cache: the filtering step asks the tuned judge the test questions again.
-    cache_dir = tempfile.TemporaryDirectory()
-    llm = LLM(backend, cache=ResponseCache(cache_dir.name))
-    result: dict = {"benchmark": "judge_quality", "model": backend.model_id, "adapter": args.adapter,
-                    "adapter_data_hash": meta.data_hash, "dtype": args.dtype,
-                    "test_examples": len(test), "dev_examples": len(dev),
-                    "test_kinds": {k: sum(e.kind == k for e in test) for k in sorted({e.kind for e in test})},
-                    "data_stats": stats.model_dump()}
+    def as_triples(items: list[Any]) -> list[Triple]:
+        return [Triple(head=e.head, relation=e.relation, tail=e.tail, document_id=parent[e.document_id],
+                       chunk_id=e.document_id) for e in items]
+
     curves = {}
-    for name, adapter in (("untuned", None), ("tuned", "judge")):
-        cfg = GraphJudgerConfig(adapter=adapter, prompt=meta.prompt, max_document_chars=meta.max_document_chars)
-        judge = GraphJudger(llm, cfg)
+    for spec in args.judge:
+        name, adapter, context, model = parse_judge(spec)
+        llm = LLM(HFBackend(HFConfig(model=model, adapters={"judge": adapter}, threads=1, batch_size=8)), cache=None)
+        limit = args.chunk_chars if context == "chunk" else args.document_chars
+        judge = GraphJudger(llm, GraphJudgerConfig(adapter="judge", context=context, max_document_chars=limit))
         started = time.perf_counter()
-        dev_scores = judge.score_examples_sync(dev)
-        test_scores = judge.score_examples_sync(test)
+        tune_scores = [j.score for j in judge.judge_sync(as_triples(tune), text_of)]
+        scores = [j.score for j in judge.judge_sync(as_triples(evaluation), text_of)]
         seconds = time.perf_counter() - started
-        labels = [e.label for e in test]
-        cal = calibrate_threshold([e.label for e in dev], dev_scores)
-        per_kind = {}
-        for kind in sorted({e.kind for e in test}):
-            idx = [i for i, e in enumerate(test) if e.kind == kind]
-            per_kind[kind] = sum((test_scores[i] >= cal.threshold) == test[i].label for i in idx) / len(idx)
-        result[name] = {
-            "at_0.5": binary_metrics(labels, test_scores, 0.5).model_dump(),
-            "dev_calibrated_threshold": cal.threshold,
-            "at_dev_threshold": binary_metrics(labels, test_scores, cal.threshold).model_dump(),
-            "accuracy_per_kind_at_dev_threshold": per_kind,
-            "seconds": round(seconds, 1),
-            "examples_per_s": round((len(dev) + len(test)) / seconds, 2),
+        labels = [e.label for e in evaluation]
+        cal = calibrate_threshold([e.label for e in tune], tune_scores)
+        per_kind = {k: round(sum((s >= cal.threshold) == e.label for s, e in zip(scores, evaluation) if e.kind == k)
+                             / max(1, sum(e.kind == k for e in evaluation)), 3) for k in kinds}
+        entry: dict[str, Any] = {
+            "adapter": adapter, "context": context, "model": model, "max_document_chars": limit,
+            "at_0.5": binary_metrics(labels, scores, 0.5).model_dump(),
+            "tune_threshold": cal.threshold,
+            "at_tune_threshold": binary_metrics(labels, scores, cal.threshold).model_dump(),
+            "accuracy_per_kind_at_tune_threshold": per_kind,
+            "examples_per_s": round((len(tune) + len(evaluation)) / seconds, 2),
+            "builds": {},
         }
-        curves[name] = (labels, test_scores)
-        print(f"{name}: accuracy {result[name]['at_0.5']['accuracy']:.3f} at 0.5, "
-              f"{result[name]['at_dev_threshold']['accuracy']:.3f} at dev threshold {cal.threshold:.3f}; "
-              f"AUROC {result[name]['at_0.5']['auroc']:.3f}")
-
-        if adapter:
-            # Filtering: gold graph + injected wrong triples of the test documents, judged as a
-            # pipeline would judge them, at the dev-calibrated threshold.
-            docs = {e.document_id: e.document for e in test}
-            triples = [Triple(head=e.head, relation=e.relation, tail=e.tail, document_id=e.document_id,
-                              origin="gold" if e.label else "extracted") for e in test]
-            judgements = GraphJudger(llm, cfg.model_copy(update={"threshold": cal.threshold})).judge_sync(triples, docs)
-            gold = [e.label for e in test]
-            kept = [j.label for j in judgements]
-            before_p = sum(gold) / len(gold)
-            tp = sum(g and k for g, k in zip(gold, kept))
-            after_p = tp / max(1, sum(kept))
-            recall = tp / max(1, sum(gold))
-            result["filtering"] = {
-                "triples": len(triples), "gold": sum(gold), "injected_wrong": len(gold) - sum(gold),
-                "threshold": cal.threshold, "kept": sum(kept),
-                "precision_before": before_p, "precision_after": after_p,
-                "precision_gain_points": 100 * (after_p - before_p),
-                "recall_after": recall, "recall_loss_points": 100 * (1 - recall),
-            }
-            f = result["filtering"]
-            print(f"filtering: precision {before_p:.3f} -> {after_p:.3f} (+{f['precision_gain_points']:.1f} points), "
-                  f"recall loss {f['recall_loss_points']:.1f} points")
-    if args.dtype_check and args.dtype != "float32":
-        # What bfloat16 weights cost: the tuned judge's scores in float32 on the same examples.
-        subset = test[: args.dtype_check]
-        reference = LLM(HFBackend(HFConfig(model=args.model, adapters={"judge": adapter_dir}, threads=args.threads,
-                                           dtype="float32", batch_size=8)), cache=None)
-        cfg = GraphJudgerConfig(adapter="judge", prompt=meta.prompt, max_document_chars=meta.max_document_chars)
-        exact = GraphJudger(reference, cfg).score_examples_sync(subset)
-        fast = curves["tuned"][1][: len(subset)]
-        threshold = result["tuned"]["dev_calibrated_threshold"]
-        result["dtype_check"] = {
-            "examples": len(subset),
-            "mean_abs_score_difference": sum(abs(a - b) for a, b in zip(exact, fast)) / len(subset),
-            "decision_agreement": sum((a >= threshold) == (b >= threshold) for a, b in zip(exact, fast)) / len(subset),
-            "float32_accuracy": sum((a >= threshold) == e.label for a, e in zip(exact, subset)) / len(subset),
-            "bfloat16_accuracy": sum((b >= threshold) == e.label for b, e in zip(fast, subset)) / len(subset),
-        }
-        print(f"dtype check: {json.dumps(result['dtype_check'])}")
-        reference.close()
-    plot_pr_curve(curves, args.png, title="GraphJudger on held-out REBEL-Sub documents")
+        curves[name] = (labels, scores)
+        for folder in args.builds:
+            # The build's own extracted triples, judged as the pipeline judges them.
+            built = [Triple.model_validate(j["triple"]) for j in iter_jsonl(folder / "judgements.jsonl")]
+            texts = {d["id"]: d["text"] for d in iter_jsonl(folder / "documents.jsonl")}
+            texts.update({c["id"]: c["text"] for c in iter_jsonl(folder / "chunks.jsonl")})
+            judged = judge.judge_sync(built, texts) if built else []
+            ids = sorted({d for d in texts if d in gold})
+            scored_docs = [d for d in docs if d.id in ids]
+            before: dict[str, list[tuple[str, str, str]]] = {}
+            for t in built:
+                before.setdefault(t.document_id or "", []).append(t.as_tuple())
+            report = {"documents": len(scored_docs), "before": score_predictions(scored_docs, before, g_bleu=False)}
+            for label, threshold in (("tune_threshold", cal.threshold), ("given_threshold", args.threshold)):
+                if threshold is None:
+                    continue
+                kept: dict[str, list[tuple[str, str, str]]] = {}
+                for t, j in zip(built, judged):
+                    if j.score >= threshold:
+                        kept.setdefault(t.document_id or "", []).append(t.as_tuple())
+                report[f"after_at_{label}"] = {"threshold": threshold, **score_predictions(scored_docs, kept, g_bleu=False)}
+            entry["builds"][folder.name] = report
+        result["judges"][name] = entry
+        m, d = entry["at_0.5"], entry["at_tune_threshold"]
+        print(f"{name}: accuracy {m['accuracy']:.3f} at 0.5, {d['accuracy']:.3f} at tune threshold {cal.threshold:.3f}; "
+              f"AUROC {m['auroc']:.3f}; per kind {json.dumps(per_kind)}", flush=True)
+        for folder, report in entry["builds"].items():
+            after = report.get("after_at_tune_threshold", {})
+            print(f"  {folder}: kept-triple precision {report['before']['exact']['precision']:.3f} -> "
+                  f"{after.get('exact', {}).get('precision', float('nan')):.3f}, recall "
+                  f"{report['before']['exact']['recall']:.3f} -> {after.get('exact', {}).get('recall', float('nan')):.3f}")
+        llm.close()
+    result["machine"]["load_end"] = os.getloadavg()[0]
+    plot_pr_curve(curves, args.png, title="GraphJudger on the dev split (eval part)")
     result["pr_curve_png"] = str(args.png)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
     print(f"written to {args.out} and {args.png}")
-    llm.close()
-    cache_dir.cleanup()
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """Meta Ranking error detection on triples of held-out documents, with N = 1, 3, 5 references.
 
-Targets: test-split KASFT judge examples of REBEL-Sub val (gold triples and corrupted ones) as
+Targets: KASFT judge examples of REBEL-Sub val documents in the dev split's eval part (gold triples and corrupted ones) as
 Meta Ranking pairs (query: "is this triple supported by this document?", response: the triple).
-References: labelled pairs of train-split documents (other queries by construction). An error is
+References: labelled pairs of training documents (outside the dev split) (other queries by construction). An error is
 a corrupted triple; it is detected when the Meta Ranking score falls below the threshold.
 Selections for N = 1 and 3 are the first references of the N = 5 selection, and the response
 cache serves their comparisons, so the three settings cost one run.

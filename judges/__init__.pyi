@@ -13,6 +13,7 @@ from .kasft._extraction import (
     Extraction as Extraction,
     extraction_scores as extraction_scores,
     ExtractionScores as ExtractionScores,
+    triple_scores as triple_scores,
 )
 from .triples._factory import (
     build_judge as build_judge,
@@ -71,11 +72,17 @@ from kgjudge.stages import (
 from .kasft._data import (
     build_extractor_examples as build_extractor_examples,
     build_judge_examples as build_judge_examples,
+    chunk_documents as chunk_documents,
     CORRUPTION_KINDS as CORRUPTION_KINDS,
     data_hash as data_hash,
+    dev_documents as dev_documents,
+    dev_part as dev_part,
+    extracted_by_chunk as extracted_by_chunk,
     ExtractorExample as ExtractorExample,
     GoldCorpus as GoldCorpus,
     GoldDocument as GoldDocument,
+    HARD_NEGATIVE_KINDS as HARD_NEGATIVE_KINDS,
+    hard_negatives as hard_negatives,
     JudgeExample as JudgeExample,
     KasftStats as KasftStats,
     load_gold_jsonl as load_gold_jsonl,

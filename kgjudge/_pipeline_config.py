@@ -65,6 +65,21 @@ class ExtractConfig(Section):
     max_element_chars: int = Field(default=200, ge=1, description="longer heads, relations or tails are invalid")
     max_tokens: int = Field(default=512, ge=16)
     few_shot: list[FewShotExample] = Field(default_factory=list)
+    relations: list[str] | None = Field(
+        default=None,
+        description="the only relations a triple may have (an ontology's): enforced while decoding by "
+        "backends with JSON-schema constraints, and by the parser on every backend (other relations are "
+        "dropped and reported); none: any relation",
+    )
+
+    @model_validator(mode="after")
+    def _check_relations(self) -> ExtractConfig:
+        if self.relations is not None:
+            names = [" ".join(r.split()) for r in self.relations]
+            if not names or not all(names):
+                raise ValueError("relations must be a non-empty list of non-empty names")
+            self.relations = list(dict.fromkeys(names))
+        return self
 
 
 class PipelineConfig(Section):

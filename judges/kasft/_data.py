@@ -16,18 +16,22 @@ import json
 import random
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
 from kgjudge._errors import InputError
+from kgjudge._extras import require
 from kgjudge._jsonl import iter_jsonl
 from kgjudge._records import Record, stable_id
 
 Split = Literal["train", "dev", "test"]
-Kind = Literal["positive", "tail_swap", "head_swap", "relation_swap", "near_duplicate", "curated"]
+Kind = Literal[
+    "positive", "tail_swap", "head_swap", "relation_swap", "near_duplicate", "curated",
+    "extracted_self_loop", "extracted_absent", "extracted_wrong_relation",
+]
 CORRUPTION_KINDS: tuple[str, ...] = ("tail_swap", "head_swap", "relation_swap", "near_duplicate")
 """How negatives are made from a gold triple:
 
@@ -43,7 +47,8 @@ or corrected), written by ``kgjudge export-labels``; their label is the person's
 
 
 class GoldDocument(Record):
-    """A text with its gold graph.
+    """A text with its gold graph; a chunk of a document names that document in ``document_id``
+    (splits follow the document, so all chunks of one document share its split).
 
     Example:
         >>> GoldDocument(id="d1", text="Paris is in France.", triples=[("Paris", "country", "France")])
@@ -54,6 +59,12 @@ class GoldDocument(Record):
     triples: list[tuple[str, str, str]] = Field(default_factory=list)
     source: str | None = None
     line: int | None = None
+    document_id: str | None = Field(default=None, description="the document a chunk comes from")
+
+    @property
+    def split_key(self) -> str:
+        """The id the split is drawn from: the document's, for a chunk too."""
+        return self.document_id or self.id
 
 
 class GoldCorpus(Record):
@@ -160,15 +171,51 @@ def load_gold_jsonl(path: str | Path) -> GoldCorpus:
     return GoldCorpus(documents=docs, malformed_triples=malformed)
 
 
+def _unit(seed: int, document_id: str) -> float:
+    digest = hashlib.sha256(f"{seed}:{document_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
 def split_of(document_id: str, *, seed: int, dev_fraction: float, test_fraction: float) -> Split:
     """The split of a document: a seeded hash of its id, so it never depends on load order."""
-    digest = hashlib.sha256(f"{seed}:{document_id}".encode()).digest()
-    u = int.from_bytes(digest[:8], "big") / 2**64
+    u = _unit(seed, document_id)
     if u < test_fraction:
         return "test"
     if u < test_fraction + dev_fraction:
         return "dev"
     return "train"
+
+
+DEV_SPLIT_SEED = 0
+DEV_SPLIT_FRACTION = 0.2
+DEV_TUNE_FRACTION = 0.05
+DevPart = Literal["eval", "tune"]
+
+
+def dev_part(document_id: str) -> DevPart | None:
+    """The part of the fixed dev split a document belongs to, or None (a training document).
+
+    The dev split is every document whose hash ``sha256("0:" + id)`` (read as a number in [0, 1))
+    is below 0.2; no packaged adapter trains on it. Its ``eval`` part (below 0.15) gives every
+    published number; its ``tune`` part (0.15 to 0.2) gives dev losses and judge thresholds.
+    In a training config's terms (seed 0, ``test_fraction: 0.15``, ``dev_fraction: 0.05``) the
+    eval part is the ``test`` split and the tune part the ``dev`` split; the first packaged
+    adapters (seed 0, ``test_fraction: 0.2``) held out the whole dev split as ``test``.
+
+    Example:
+        >>> dev_part("rebel_sub/val:12")
+    """
+    u = _unit(DEV_SPLIT_SEED, document_id)
+    if u < DEV_SPLIT_FRACTION - DEV_TUNE_FRACTION:
+        return "eval"
+    if u < DEV_SPLIT_FRACTION:
+        return "tune"
+    return None
+
+
+def dev_documents(documents: Iterable[GoldDocument], part: DevPart | None = "eval") -> list[GoldDocument]:
+    """The documents of the dev split (``part``: ``eval``, ``tune``, or None for both), in order."""
+    return [d for d in documents if (p := dev_part(d.split_key)) is not None and (part is None or p == part)]
 
 
 def _key(triple: Sequence[str]) -> tuple[str, ...]:
@@ -288,7 +335,7 @@ def build_judge_examples(
     doc_counts: Counter[str] = Counter()
     skipped: Counter[str] = Counter()
     for doc in documents:
-        split = split_of(doc.id, seed=seed, dev_fraction=dev_fraction, test_fraction=test_fraction)
+        split = split_of(doc.split_key, seed=seed, dev_fraction=dev_fraction, test_fraction=test_fraction)
         doc_counts[split] += 1
         rng = random.Random(f"{seed}:{doc.id}")
         turn = rng.randrange(len(kinds))
@@ -373,10 +420,159 @@ def build_extractor_examples(
                 text=doc.text,
                 entities=entities,
                 triples=list(dict.fromkeys(doc.triples)),
-                split=split_of(doc.id, seed=seed, dev_fraction=dev_fraction, test_fraction=test_fraction),
+                split=split_of(doc.split_key, seed=seed, dev_fraction=dev_fraction, test_fraction=test_fraction),
             )
         )
     return out
+
+
+class ChunkAssignment(Record):
+    """How gold triples were assigned to chunks (see :func:`chunk_documents`)."""
+
+    documents: int = 0
+    chunks: int = 0
+    chunks_without_triples: int = 0
+    triples: int = 0
+    both_elements_found: int = 0
+    one_element_found: int = 0
+    none_found: int = 0
+    assigned_to_several_chunks: int = 0
+
+
+def mentions(entity: str, text: str) -> bool:
+    """Whether ``text`` names ``entity``: as whole words ignoring case and whitespace runs
+    (``Eta`` is not in ``Beta``), or for entities of 6+ characters with a rapidfuzz partial
+    ratio of at least 90 (small spelling differences)."""
+    e = " ".join(entity.split()).casefold()
+    t = " ".join(text.split()).casefold()
+    if not e:
+        return False
+    if re.search(rf"(?<!\w){re.escape(e)}(?!\w)", t):
+        return True
+    if len(e) < 6:
+        return False
+    fuzz = require("rapidfuzz.fuzz", "nlp")
+    return fuzz.partial_ratio(e, t) >= 90
+
+
+def chunk_documents(documents: Sequence[GoldDocument], chunking: Any = None) -> tuple[list[GoldDocument], ChunkAssignment]:
+    """Split gold documents into the chunks ``kgjudge build`` makes of them (the pipeline's
+    :class:`~kgjudge.stages.Chunker` with ``chunking``, a ``ChunkingConfig``) and give each chunk
+    the gold triples it states.
+
+    Rule: a triple goes to every chunk that names both its head and its tail (:func:`mentions`;
+    more than one only where chunks overlap or repeat a pair); failing that, to the first chunk
+    that names one of them; failing that (neither is written in the text), to the first chunk,
+    where a document introduces its subject. Chunk ids are the pipeline's (``<document id>#<n>``).
+
+    Example:
+        >>> chunks, stats = chunk_documents(corpus.documents, ChunkingConfig(max_tokens=160, overlap_tokens=32))
+    """
+    from kgjudge._records import Document
+    from kgjudge.stages import Chunker
+
+    chunker = Chunker(chunking)
+    splits = chunker.split_many(Document(id=d.id, text=d.text) for d in documents)
+    counts: Counter[str] = Counter()
+    out: list[GoldDocument] = []
+    for doc in documents:
+        chunks = [s.chunk for s in splits[doc.id]]
+        counts["documents"] += 1
+        counts["chunks"] += len(chunks)
+        if not chunks:
+            continue
+        assigned: list[list[tuple[str, str, str]]] = [[] for _ in chunks]
+        for triple in dict.fromkeys(doc.triples):
+            counts["triples"] += 1
+            found = [mentions(triple[0], c.text) + mentions(triple[2], c.text) for c in chunks]
+            best = max(found)
+            if best == 2:
+                targets = [i for i, n in enumerate(found) if n == 2]
+            else:
+                targets = [found.index(1)] if best == 1 else [0]
+            counts[("none_found", "one_element_found", "both_elements_found")[best]] += 1
+            counts["assigned_to_several_chunks"] += len(targets) > 1
+            for i in targets:
+                assigned[i].append(triple)
+        for chunk, triples in zip(chunks, assigned):
+            counts["chunks_without_triples"] += not triples
+            out.append(GoldDocument(id=chunk.id, text=chunk.text, triples=triples, source=doc.source,
+                                    line=doc.line, document_id=doc.id))
+    return out, ChunkAssignment(**counts)
+
+
+HARD_NEGATIVE_KINDS: tuple[str, ...] = ("extracted_self_loop", "extracted_absent", "extracted_wrong_relation")
+"""Negatives taken from an extractor's own replies on a chunk (none of them a gold triple of the
+document, compared ignoring case and whitespace):
+
+- ``extracted_self_loop``: head and tail are the same (``Erul Heights | mountain range | Erul Heights``);
+- ``extracted_absent``: the head or the tail is not written in the chunk (:func:`mentions`);
+- ``extracted_wrong_relation``: head and tail are a gold pair of the document, the relation is
+  none of the pair's gold relations.
+
+Other wrong-looking replies are left out: the gold graphs are incomplete, so a triple that is
+merely not gold may still be true.
+"""
+
+
+def hard_negatives(
+    chunks: Sequence[GoldDocument],
+    extracted: Mapping[str, Sequence[tuple[str, str, str]]],
+    gold: Mapping[str, Sequence[tuple[str, str, str]]],
+    *,
+    seed: int = 0,
+    dev_fraction: float = 0.1,
+    test_fraction: float = 0.2,
+) -> tuple[list[JudgeExample], dict[str, int]]:
+    """Judge negatives (:data:`HARD_NEGATIVE_KINDS`) from an extractor's triples per chunk id
+    (``extracted``), with ``chunks`` the chunk-level gold documents (:func:`chunk_documents`) and
+    ``gold`` the whole gold graph per document id; the counts per kind (and ``unjudged``: replies
+    that are neither gold nor of a kind)."""
+    counts: Counter[str] = Counter()
+    out: list[JudgeExample] = []
+    for chunk in chunks:
+        replies = extracted.get(chunk.id)
+        if not replies:
+            continue
+        document_gold = gold.get(chunk.split_key, ())
+        gold_keys = {_key(t) for t in document_gold}
+        relations: dict[tuple[str, ...], set[str]] = defaultdict(set)
+        for h, r, t in document_gold:
+            relations[_key((h, t))].add(_key([r])[0])
+        split = split_of(chunk.split_key, seed=seed, dev_fraction=dev_fraction, test_fraction=test_fraction)
+        seen: set[tuple[str, ...]] = set()
+        for triple in replies:
+            key = _key(triple)
+            if key in gold_keys or key in seen:
+                continue
+            seen.add(key)
+            h, r, t = triple
+            if _key([h]) == _key([t]):
+                kind = "extracted_self_loop"
+            elif not (mentions(h, chunk.text) and mentions(t, chunk.text)):
+                kind = "extracted_absent"
+            elif _key((h, t)) in relations and _key([r])[0] not in relations[_key((h, t))]:
+                kind = "extracted_wrong_relation"
+            else:
+                counts["unjudged"] += 1
+                continue
+            counts[kind] += 1
+            out.append(_example(chunk, (h, r, t), False, kind, split, None))
+    return out, dict(sorted(counts.items()))
+
+
+def extracted_by_chunk(folder: str | Path) -> dict[str, list[tuple[str, str, str]]]:
+    """Every triple a ``kgjudge build`` output folder extracted, per chunk id (from
+    ``judgements.jsonl`` when the build judged, else ``triples.jsonl``)."""
+    folder = Path(folder)
+    judged = folder / "judgements.jsonl"
+    rows = [j["triple"] for j in iter_jsonl(judged)] if judged.is_file() and judged.stat().st_size else list(
+        iter_jsonl(folder / "triples.jsonl"))
+    out: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
+    for t in rows:
+        if t.get("chunk_id"):
+            out[t["chunk_id"]].append((t["head"], t["relation"], t["tail"]))
+    return dict(out)
 
 
 def data_hash(examples: Iterable[Record]) -> str:

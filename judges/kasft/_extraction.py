@@ -60,13 +60,16 @@ def _norm(triple: Sequence[str]) -> tuple[str, ...]:
     return tuple(" ".join(x.split()).casefold() for x in triple)
 
 
-def extraction_scores(gold: Sequence[Sequence[Sequence[str]]], predicted: Sequence[Extraction]) -> ExtractionScores:
-    """Micro-averaged exact-match scores over documents."""
+def triple_scores(
+    gold: Sequence[Sequence[Sequence[str]]], predicted: Sequence[Sequence[Sequence[str]] | None]
+) -> ExtractionScores:
+    """Micro-averaged exact-match scores over documents (aligned lists of gold and predicted
+    triples; None: the reply did not parse). Duplicates ignoring case and whitespace count once."""
     n_pred = n_gold = correct = parsed = 0
     for g, p in zip(gold, predicted):
         gold_set = {_norm(t) for t in g}
-        pred_set = {_norm(t) for t in p.triples or []}
-        parsed += p.triples is not None
+        pred_set = {_norm(t) for t in p or []}
+        parsed += p is not None
         n_gold += len(gold_set)
         n_pred += len(pred_set)
         correct += len(gold_set & pred_set)
@@ -77,3 +80,8 @@ def extraction_scores(gold: Sequence[Sequence[Sequence[str]]], predicted: Sequen
         documents=len(predicted), parsed=parsed, predicted=n_pred, gold=n_gold, correct=correct,
         precision=precision, recall=recall, f1=f1,
     )
+
+
+def extraction_scores(gold: Sequence[Sequence[Sequence[str]]], predicted: Sequence[Extraction]) -> ExtractionScores:
+    """Micro-averaged exact-match scores of parsed extractor replies (see :func:`triple_scores`)."""
+    return triple_scores(gold, [p.triples for p in predicted])

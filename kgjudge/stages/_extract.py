@@ -27,17 +27,22 @@ from kgjudge.stages._types import DenoisedChunk, StageFailure
 EXTRACT_PROMPT = "triple_extract.v1"
 
 
-def extract_schema(max_triples: int = 50) -> dict[str, Any]:
+def extract_schema(max_triples: int = 50, relations: Sequence[str] | None = None) -> dict[str, Any]:
     """The reply: a JSON array of at most ``max_triples`` [head, relation, tail] arrays (what
-    :func:`extract_answer` writes). ``maxItems`` bounds a constrained reply, so a looping model
-    closes the array instead of running out of tokens. An array root works with transformers,
-    vLLM and llama.cpp; OpenAI's strict mode wants an object root, and a server that rejects
-    the schema falls back to JSON mode."""
-    return {
-        "type": "array",
-        "items": {"type": "array", "items": {"type": "string"}, "minItems": 3, "maxItems": 3},
-        "maxItems": max_triples,
-    }
+    :func:`extract_answer` writes), the relation one of ``relations`` when given. ``maxItems``
+    bounds a constrained reply, so a looping model closes the array instead of running out of
+    tokens. An array root works with transformers, vLLM and llama.cpp; OpenAI's strict mode
+    wants an object root, and a server that rejects the schema falls back to JSON mode.
+
+    Example:
+        >>> extract_schema(5, ["country"])["items"]["prefixItems"][1]
+        {'enum': ['country']}
+    """
+    item: dict[str, Any] = {"type": "array", "items": {"type": "string"}, "minItems": 3, "maxItems": 3}
+    if relations:
+        item = {"type": "array", "prefixItems": [{"type": "string"}, {"enum": list(relations)}, {"type": "string"}],
+                "items": False, "minItems": 3, "maxItems": 3}
+    return {"type": "array", "items": item, "maxItems": max_triples}
 
 
 EXTRACT_SCHEMA: dict[str, Any] = extract_schema()
@@ -71,7 +76,7 @@ def extract_request(text: str, entities: Sequence[str], config: ExtractConfig) -
     messages += extract_messages(text, entities, prompt=config.prompt)
     return LLMRequest(
         messages=messages,
-        json_schema=extract_schema(config.max_triples),
+        json_schema=extract_schema(config.max_triples, config.relations),
         max_tokens=config.max_tokens,
         adapter=config.adapter,
     )
@@ -85,7 +90,8 @@ def _items(value: Any) -> Any:
 def parse_triples(value: Any, config: ExtractConfig) -> tuple[list[tuple[str, str, str]], list[str]]:
     """Valid, normalised, de-duplicated triples from a reply value, and a note per invalid item.
 
-    Items may be objects with head/relation/tail or lists of three strings.
+    Items may be objects with head/relation/tail or lists of three strings. With
+    ``config.relations``, a triple whose relation is not one of them is invalid.
     """
     items = _items(value)
     if not isinstance(items, list):
@@ -93,6 +99,9 @@ def parse_triples(value: Any, config: ExtractConfig) -> tuple[list[tuple[str, st
     triples: list[tuple[str, str, str]] = []
     problems: list[str] = []
     seen: set[tuple[str, str, str]] = set()
+    # With an ontology, a relation outside it is dropped (backends without constrained decoding
+    # can write one); one that differs only in case or spacing takes the ontology's spelling.
+    allowed = {r.casefold(): r for r in config.relations} if config.relations else None
     for n, item in enumerate(items):
         if isinstance(item, dict):
             parts = [item.get("head"), item.get("relation"), item.get("tail")]
@@ -118,6 +127,11 @@ def parse_triples(value: Any, config: ExtractConfig) -> tuple[list[tuple[str, st
         if max(len(h), len(r), len(t)) > config.max_element_chars:
             problems.append(f"item {n}: an element is longer than {config.max_element_chars} characters")
             continue
+        if allowed is not None:
+            if r.casefold() not in allowed:
+                problems.append(f"item {n}: relation {r!r} is not one of pipeline.extract.relations")
+                continue
+            r = allowed[r.casefold()]
         key = (h.casefold(), r.casefold(), t.casefold())
         if key in seen:
             continue

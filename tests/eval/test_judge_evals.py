@@ -49,15 +49,52 @@ def run(cmd: list[str]) -> str:
     return result.stdout
 
 
-def test_judge_quality_script(tiny_llama_dir: Path, tiny_adapter: Path, tiny_data: Path, tmp_path: Path) -> None:
-    out, png = tmp_path / "q.json", tmp_path / "pr.png"
-    stdout = run([sys.executable, "eval/judge_quality.py", "--model", str(tiny_llama_dir), "--adapter", str(tiny_adapter),
-                  "--data", str(tiny_data), "--test-examples", "12", "--dev-examples", "8", "--out", str(out),
-                  "--png", str(png)])
+@pytest.fixture(scope="module")
+def dev_data(tmp_path_factory: pytest.TempPathFactory, tiny_data: Path) -> Path:
+    """The tiny corpus laid out as the development data (``rebel_sub/val.*``), for KGJUDGE_DEV_DATA."""
+    root = tmp_path_factory.mktemp("dev-data")
+    (root / "rebel_sub").mkdir()
+    for name in ("val.target", "val.source"):
+        (root / "rebel_sub" / name).symlink_to(tiny_data / name)
+    return root
+
+
+def run_env(cmd: list[str], **env: str) -> str:
+    import os
+
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=REPO,
+                            env={**os.environ, "HF_HUB_OFFLINE": "1", **env})
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+def test_extractor_and_judge_quality_scripts_score_builds_of_dev_documents(
+    tiny_llama_dir: Path, tiny_adapter: Path, dev_data: Path, tmp_path: Path
+) -> None:
+    pytest.importorskip("spacy")
+    out, keep = tmp_path / "x.json", tmp_path / "builds"
+    # the tiny judge adapter stands in for an extractor adapter too: only the plumbing is checked
+    stdout = run_env([sys.executable, "eval/extractor_quality.py", "--variant", f"tiny={tiny_adapter}@{tiny_llama_dir}",
+                      "--judge", str(tiny_adapter), "--documents", "3", "--keep", str(keep), "--out", str(out)],
+                     KGJUDGE_DEV_DATA=str(dev_data))
     report = json.loads(out.read_text())
-    assert "filtering:" in stdout and png.read_bytes()[:4] == b"\x89PNG"
-    assert report["test_examples"] == 12 and set(report["tuned"]["at_0.5"]) >= {"accuracy", "auroc", "ece", "f1"}
-    assert report["filtering"]["triples"] == 12
+    tiny = report["variants"]["tiny"]
+    assert "tiny: before judge" in stdout and report["documents"] == 3 == tiny["documents"]
+    assert set(tiny["before_judge"]["exact"]) == {"precision", "recall", "f1"} and "g_bleu" in tiny["before_judge"]
+    assert tiny["after_judge"] is not None and tiny["unusable_replies"] >= 0
+    assert all(i.startswith("rebel_sub/val:") for i in report["document_ids"])
+
+    out, png = tmp_path / "q.json", tmp_path / "pr.png"
+    stdout = run_env([sys.executable, "eval/judge_quality.py", "--judge", f"old={tiny_adapter}:document@{tiny_llama_dir}",
+                      "--judge", f"new={tiny_adapter}:chunk@{tiny_llama_dir}", "--builds", str(keep / "tiny"),
+                      "--examples", "12", "--tune-examples", "8", "--threshold", "0.5", "--out", str(out), "--png", str(png)],
+                     KGJUDGE_DEV_DATA=str(dev_data))
+    report = json.loads(out.read_text())
+    hard = sum(v for k, v in report["kinds"].items() if k.startswith("extracted_"))  # every one is kept
+    assert png.read_bytes()[:4] == b"\x89PNG" and report["examples"] == 12 + hard and set(report["judges"]) == {"old", "new"}
+    new = report["judges"]["new"]
+    assert new["context"] == "chunk" and set(new["at_0.5"]) >= {"accuracy", "auroc", "ece", "f1"}
+    assert set(new["builds"]["tiny"]) >= {"before", "after_at_tune_threshold", "after_at_given_threshold"}
 
 
 def test_meta_ranking_and_cascade_scripts(tiny_llama_dir: Path, tiny_adapter: Path, tiny_data: Path, tmp_path: Path) -> None:
@@ -71,3 +108,36 @@ def test_meta_ranking_and_cascade_scripts(tiny_llama_dir: Path, tiny_adapter: Pa
          "--data", str(tiny_data), "--queries", "4", "--reference-pool", "6", "--out", str(out)])
     report = json.loads(out.read_text())
     assert report["queries"] == 4 and set(report["report"]["tokens"]) == {"weak", "judge", "strong"}
+
+
+def test_training_builds_cover_training_documents_only(tiny_llama_dir: Path, tiny_adapter: Path, dev_data: Path,
+                                                       tmp_path: Path) -> None:
+    pytest.importorskip("spacy")
+    from kgjudge.judges import dev_part
+
+    out = tmp_path / "negatives"
+    stdout = run_env([sys.executable, "eval/training_builds.py", "--adapter", str(tiny_adapter), "--model",
+                      str(tiny_llama_dir), "--documents", "3", "--out", str(out)], KGJUDGE_DEV_DATA=str(dev_data))
+    ids = [json.loads(line)["id"] for line in (out / "documents.jsonl").read_text().splitlines()]
+    assert "3 training documents" in stdout and len(ids) == 3
+    assert all(i.startswith("rebel_sub/val:") and dev_part(i) is None for i in ids)
+
+
+def test_bench_embedded_compares_old_and_new_on_dev_documents(tiny_llama_dir: Path, tiny_adapter: Path, dev_data: Path,
+                                                              tmp_path: Path) -> None:
+    pytest.importorskip("spacy")
+    out = tmp_path / "bench.json"
+    stdout = run_env([sys.executable, "eval/bench_embedded.py", "--quick", "--documents", "3", "--model",
+                      str(tiny_llama_dir), "--adapter", str(tiny_adapter), "--out", str(out)],
+                     KGJUDGE_DEV_DATA=str(dev_data))
+    report = json.loads(out.read_text())
+    assert set(report["variants"]) == {"old", "new"} and report["documents"] == 3
+    old, new = report["variants"]["old"], report["variants"]["new"]
+    assert old["judge"]["context"] == "document" and new["judge"]["context"] == "chunk"
+    for entry in (old, new):
+        assert entry["documents_per_minute"] > 0 and entry["chunks"] >= 3 and entry["unusable_replies"] >= 0
+        assert {"extract", "judge", "other"} <= set(entry["stage_seconds"])
+        assert set(entry["after_judge"]["exact"]) == {"precision", "recall", "f1"} and "g_bleu" in entry["before_judge"]
+    assert set(report["goals"]) == {"documents_per_minute", "unusable_extraction_replies", "exact_f1_after_judge"}
+    assert all(set(g) == {"value", "goal", "met"} for g in report["goals"].values())
+    assert len(report["machine"]["load_start"]) == 3 and "goal exact_f1_after_judge" in stdout

@@ -73,3 +73,34 @@ def test_the_tuned_judge_beats_the_untuned_model_on_held_out_documents(smollm2_w
         scores = judge.score_examples_sync(picked)
         accuracy[adapter] = sum((s >= 0.5) == e.label for s, e in zip(scores, picked)) / len(picked)
     assert accuracy["judge"] > accuracy[None] and accuracy["judge"] >= 0.7, accuracy
+
+
+def test_every_packaged_adapter_and_training_config_keeps_out_of_the_dev_split() -> None:
+    """No packaged adapter trains on the fixed dev split that every evaluation reports on."""
+    from kgjudge.judges import dev_part, split_of
+    from kgjudge.llm._models import packaged_adapters_dir
+
+    repo = Path(__file__).resolve().parents[2]
+    folders = [p for p in packaged_adapters_dir().iterdir() if (p / "adapter_config.json").is_file()]
+    assert {"smollm2-extractor.v1", "smollm2-extractor.v2", "smollm2-judge.v1"} <= {p.name for p in folders}
+    configs = [p / "train.yaml" for p in folders] + sorted((repo / "configs" / "train").glob("*.yaml"))
+    ids = [f"{corpus}:{line}" for corpus in ("rebel_sub/val", "scierc/train") for line in range(1, 2001)]
+    for path in configs:
+        data = load_train_config(path).data
+        trained = [i for i in ids if split_of(i, seed=data.seed, dev_fraction=data.dev_fraction,
+                                               test_fraction=data.test_fraction) == "train"]
+        assert trained and not [i for i in trained if dev_part(i) is not None], path
+    for folder in folders:
+        assert (folder / "EVAL.md").is_file() and (folder / "adapter_model.safetensors").stat().st_size < 8 * 2**20
+        if load_train_config(folder / "train.yaml").data.chunking is not None:
+            assert (folder / "dev_loss.png").is_file()
+
+
+def test_the_default_config_names_packaged_adapters_that_exist() -> None:
+    from kgjudge import load_config
+
+    repo = Path(__file__).resolve().parents[2]
+    config = load_config(repo / "configs" / "pipelines" / "default.yaml")
+    for spec in config.backends["default"].adapters.values():
+        assert (Path(resolve_adapter(spec)) / "kgjudge_adapter.json").is_file()
+    assert config.judge.context == "chunk"

@@ -114,3 +114,43 @@ def test_judge_triples_command_and_adapter_path(tmp_path) -> None:
     assert json.loads(result.stdout)["kept"] == sum(j.label for j in judgements)
     result = CliRunner().invoke(app, ["model", "adapter", "packaged:nope"])
     assert result.exit_code == 2 and "unknown packaged adapter 'nope'" in result.output
+
+
+def test_chunk_context_judges_against_the_triples_chunk_never_a_prefix(scripted) -> None:
+    """A fact stated near the end of a long document: the document context cuts it off, the
+    chunk context holds it (regression: true late triples were judged unsupported)."""
+    from kgjudge import Span
+
+    late = "Beta lies in Gamma."
+    document = "Alpha is a town. " * 60 + late + " Delta is big." * 5
+    start = document.index(late)
+    triple = Triple(head="Beta", relation="country", tail="good", document_id="d", chunk_id="d#3",
+                    evidence=Span(start=start, end=start + len(late), text=late))
+    orphan = triple.model_copy(update={"chunk_id": None})
+    texts = {"d": document, "d#3": "Alpha is a town. " + late}
+
+    llm = scripted(by_tail)
+    GraphJudger(llm, GraphJudgerConfig(max_document_chars=120)).judge_sync([triple], texts)
+    GraphJudger(llm, GraphJudgerConfig(context="chunk", max_document_chars=120)).judge_sync([triple, orphan], texts)
+    (old,), contexts = [[r.messages[-1].content.split("\n\n")[0] for r in call] for call in llm.backend.score_calls]
+    chunk, window = sorted(contexts, key=len)
+    assert late not in old  # the prefix of the document
+    assert chunk == "Document:\nAlpha is a town. " + late  # the chunk, whole
+    # no chunk: the sentences around the evidence, within the limit
+    assert late in window and len(window) <= len("Document:\n") + 120 and not window.endswith("Alpha is a town.")
+
+
+def test_evidence_window_takes_whole_sentences_around_the_evidence() -> None:
+    from kgjudge.judges.triples._graphjudger import evidence_window
+
+    text = "One two. Three four. Beta lies in Gamma. Five six. Seven eight."
+    t = Triple(head="Beta", relation="r", tail="Gamma", document_id="d")
+    assert evidence_window(text, t, None) == text == evidence_window(text, t, len(text))
+    assert evidence_window(text, t, 30) == "Beta lies in Gamma. Five six."
+    assert evidence_window(text, t, 19) == "Beta lies in Gamma."
+    # no mention at all: the first sentences, not a crash
+    assert evidence_window(text, Triple(head="Q", relation="r", tail="Z", document_id="d"), 20) == "One two. Three four."
+    # one sentence longer than the limit: a window around the mention
+    long = "word " * 100 + "Beta lies in Gamma " + "word " * 100
+    cut = evidence_window(long, t, 60)
+    assert "Gamma" in cut and len(cut) <= 60

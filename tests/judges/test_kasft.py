@@ -93,3 +93,68 @@ def test_gold_jsonl_errors_name_the_line(tmp_path: Path) -> None:
     with pytest.raises(InputError) as err:
         load_gold_jsonl(path)
     assert err.value.line == 2
+
+
+def test_the_dev_split_is_fixed_by_document_id_and_held_out_of_new_training_configs() -> None:
+    from kgjudge.judges import dev_documents, dev_part, split_of
+
+    ids = [f"rebel_sub/val:{i}" for i in range(1, 2001)]
+    parts = [dev_part(i) for i in ids]
+    assert 0.17 < sum(p is not None for p in parts) / len(ids) < 0.23
+    assert 0.03 < parts.count("tune") / len(ids) < 0.07
+    # the config fractions of the training configs map onto it exactly
+    for i, p in zip(ids, parts):
+        new = split_of(i, seed=0, dev_fraction=0.05, test_fraction=0.15)
+        old = split_of(i, seed=0, dev_fraction=0.1, test_fraction=0.2)
+        assert {"eval": "test", "tune": "dev", None: "train"}[p] == new or (p is None and new == "train")
+        assert (p is not None) == (old == "test")  # the first adapters held out the whole dev split
+    docs = [GoldDocument(id=i, text="t") for i in ids[:50]]
+    chunk = GoldDocument(id=ids[0] + "#1", text="t", document_id=ids[0])
+    assert [d.id for d in dev_documents(docs, None)] == [i for i, p in zip(ids[:50], parts) if p is not None]
+    assert dev_part(chunk.split_key) == parts[0]  # chunks follow their document
+
+
+def test_chunks_get_the_gold_triples_they_state() -> None:
+    pytest.importorskip("spacy")
+    from kgjudge._pipeline_config import ChunkingConfig
+    from kgjudge.judges import chunk_documents
+
+    first = "Alpha Town lies in Beta Land. " * 5
+    second = "Gamma River flows through Delta Vale. " * 5
+    doc = GoldDocument(id="d", text=first + second, triples=[
+        ("Alpha Town", "country", "Beta Land"),        # both in chunk 0
+        ("Gamma River", "located in", "Delta Vale"),   # both in chunk 1
+        ("Gamma River", "mouth", "Epsilon Sea"),       # only the head is written: its first chunk
+        ("Zeta", "named after", "Eta"),                # nothing written: the first chunk
+    ])
+    chunks, stats = chunk_documents([doc], ChunkingConfig(max_tokens=40, overlap_tokens=0))
+    assert len(chunks) >= 2 and all(c.document_id == "d" and c.id.startswith("d#") for c in chunks)
+    where = {t: [c.id for c in chunks if t in c.triples] for t in doc.triples}
+    assert where[doc.triples[0]] == ["d#0"] and where[doc.triples[3]] == ["d#0"]
+    gamma = [c.id for c in chunks if "Gamma River" in c.text]
+    assert where[doc.triples[1]] == gamma and where[doc.triples[2]] == gamma[:1]
+    assert (stats.both_elements_found, stats.one_element_found, stats.none_found) == (2, 1, 1)
+
+
+def test_hard_negatives_come_from_the_extractors_own_mistakes() -> None:
+    from kgjudge.judges import hard_negatives
+
+    gold = {"d": [("Erul Heights", "mountain range", "Zagros"), ("Erul Heights", "country", "Iran")]}
+    chunk = GoldDocument(id="d#0", document_id="d", text="Erul Heights is a peak of the Zagros in Iran.",
+                         triples=gold["d"])
+    replies = {"d#0": [
+        ("Erul Heights", "mountain range", "Zagros"),       # gold: not a negative
+        ("erul heights", "Mountain Range", "ZAGROS"),        # gold again, other case
+        ("Erul Heights", "mountain range", "Erul Heights"),  # self-loop
+        ("Erul Heights", "located in", "Turkey"),            # Turkey is not in the text
+        ("Erul Heights", "located in", "Iran"),              # a gold pair, another relation
+        ("Zagros", "country", "Iran"),                       # not gold, maybe true: left out
+    ]}
+    examples, counts = hard_negatives([chunk], replies, gold)
+    assert [(e.kind, e.head, e.relation, e.tail) for e in examples] == [
+        ("extracted_self_loop", "Erul Heights", "mountain range", "Erul Heights"),
+        ("extracted_absent", "Erul Heights", "located in", "Turkey"),
+        ("extracted_wrong_relation", "Erul Heights", "located in", "Iran"),
+    ]
+    assert all(not e.label and e.document == chunk.text and e.document_id == "d#0" for e in examples)
+    assert counts == {"extracted_absent": 1, "extracted_self_loop": 1, "extracted_wrong_relation": 1, "unjudged": 1}

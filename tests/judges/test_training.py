@@ -127,7 +127,7 @@ def test_extractor_training_and_bad_configs(tmp_path: Path, tiny_llama_dir: Path
 def test_document_groups_give_the_same_loss_as_one_example_at_a_time(tiny_backend: HFBackend) -> None:
     import transformers
 
-    from kgjudge.judges.kasft._training import _GroupCollator, _group_trainer, group_rows
+    from kgjudge.judges.kasft._training import _GroupCollator, _answer_trainer, group_rows
 
     tok, model = tiny_backend.tokenizer, tiny_backend.model
     doc = "Town1 lies in Land1 near the river. It was founded in 1801 by settlers."
@@ -139,7 +139,7 @@ def test_document_groups_give_the_same_loss_as_one_example_at_a_time(tiny_backen
     assert len(group["prefix"]) > 20
     assert all(label[0] == -100 for label in group["labels"])  # every answer is predicted inside its remainder
     inputs = _GroupCollator(tok.pad_token_id, torch)([group])
-    trainer_cls = _group_trainer(transformers, torch)
+    trainer_cls = _answer_trainer(transformers, torch)
     grouped = trainer_cls.compute_loss(None, model, inputs)  # the method uses nothing of the trainer
     plain = _Collator(tok.pad_token_id, torch)(rows)
     reference = model(**plain).loss  # transformers' own causal-LM loss over all answer tokens
@@ -153,3 +153,131 @@ def test_document_groups_give_the_same_loss_as_one_example_at_a_time(tiny_backen
     reference.backward()
     assert torch.allclose(via_groups, weight.grad, rtol=1e-3, atol=1e-6) and via_groups.abs().sum() > 0
     weight.grad = None
+
+
+def test_the_answer_loss_without_a_prefix_equals_the_full_causal_lm_loss(tiny_backend: HFBackend) -> None:
+    import transformers
+
+    from kgjudge.judges.kasft._training import _answer_trainer
+
+    tok, model = tiny_backend.tokenizer, tiny_backend.model
+    rows = [encode_example(tok, extract_messages(text), answer) for text, answer in [
+        ("Paris is in France.", '[["Paris", "country", "France"]]'),
+        ("Town1 lies in Land1 near the river. It was founded in 1801.", '[["Town1", "inception", "1801"]]'),
+    ]]
+    inputs = _Collator(tok.pad_token_id, torch)(rows)
+    # the output layer runs on the answer positions only, the loss is the same
+    loss = _answer_trainer(transformers, torch).compute_loss(None, model, inputs)
+    assert float(loss.detach()) == pytest.approx(float(model(**inputs).loss.detach()), rel=1e-4)
+
+
+def test_an_interrupted_training_resumes_from_its_last_checkpoint(
+    tmp_path: Path, tiny_llama_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import transformers
+
+    from kgjudge.judges.kasft import _training
+
+    def config(out: str) -> Path:
+        path = write_config(tmp_path, tiny_llama_dir, "judge", out, steps=4)
+        raw = yaml.safe_load(path.read_text())
+        raw["training"].update(save_steps=2, dev_judge_examples=2)
+        raw["lora"]["dropout"] = 0.0
+        path.write_text(yaml.safe_dump(raw))
+        return path
+
+    whole = _training.train("judge", _training.load_train_config(config("whole")), log=lambda m: None)
+
+    class Stop(Exception):
+        pass
+
+    real = _training._progress_callback
+
+    def stopping(transformers_: object, before: float) -> object:
+        inner = real(transformers_, before)
+
+        class StopAfterThree(type(inner)):  # type: ignore[misc]
+            def on_step_end(self, args: object, state: object, control: object, **kwargs: object) -> None:
+                if state.global_step == 3:  # type: ignore[attr-defined]
+                    raise Stop
+
+        return StopAfterThree()
+
+    cut = _training.load_train_config(config("cut"))
+    monkeypatch.setattr(_training, "_progress_callback", stopping)
+    with pytest.raises(Stop):
+        _training.train("judge", cut, log=lambda m: None)
+    assert (tmp_path / "cut" / ".trainer" / "checkpoint-2").is_dir()
+    monkeypatch.setattr(_training, "_progress_callback", real)
+    logs: list[str] = []
+    resumed = _training.train("judge", cut, log=logs.append)
+    assert any("resuming from checkpoint-2" in m for m in logs)
+    assert resumed.training["steps"] == 4 == whole.training["steps"]
+    from safetensors.torch import load_file
+
+    a = load_file(str(tmp_path / "whole" / "adapter_model.safetensors"))
+    b = load_file(str(tmp_path / "cut" / "adapter_model.safetensors"))
+    assert a.keys() == b.keys() and all(torch.allclose(a[k].float(), b[k].float(), atol=1e-5) for k in a)
+    assert (tmp_path / "cut" / "dev_loss.png").is_file() or not any("eval_loss" in h for h in resumed.training["history"])
+
+    # a constant-rate run stopped at step 3 ends at its step-2 checkpoint when max_steps becomes 2:
+    # the checkpoint's weights, no further step
+    constant = cut.model_copy(update={"training": cut.training.model_copy(update={"lr_scheduler": "constant_with_warmup"})})
+    monkeypatch.setattr(_training, "_progress_callback", stopping)
+    with pytest.raises(Stop):
+        _training.train("judge", constant, log=lambda m: None, restart=True)
+    monkeypatch.setattr(_training, "_progress_callback", real)
+    checkpoint = load_file(str(tmp_path / "cut" / ".trainer" / "checkpoint-2" / "adapter_model.safetensors"))
+    short = constant.model_copy(update={"training": constant.training.model_copy(update={"max_steps": 2})})
+    ended = _training.train("judge", short, log=lambda m: None)
+    final = load_file(str(tmp_path / "cut" / "adapter_model.safetensors"))
+    assert ended.training["steps"] == 2 and all(torch.allclose(final[k].float(), checkpoint[k].float(), atol=1e-3) for k in final)
+    assert "train_loss" in ended.metrics
+
+    monkeypatch.setattr(_training, "_progress_callback", stopping)
+    # another config over the same folder is refused, not silently mixed in
+    monkeypatch.setattr(_training, "_progress_callback", stopping)
+    with pytest.raises(Stop):
+        _training.train("judge", cut, log=lambda m: None, restart=True)
+    other = cut.model_copy(update={"training": cut.training.model_copy(update={"learning_rate": 0.02})})
+    with pytest.raises(_training.ConfigError, match="another training config"):
+        _training.train("judge", other, log=lambda m: None)
+    del transformers
+
+
+def test_training_can_start_from_an_existing_adapter(tmp_path: Path, tiny_llama_dir: Path) -> None:
+    from safetensors.torch import load_file
+
+    from kgjudge.judges.kasft import _training
+
+    first = write_config(tmp_path, tiny_llama_dir, "judge", "first", steps=2)
+    _training.train("judge", _training.load_train_config(first), log=lambda m: None)
+    raw = yaml.safe_load(first.read_text())
+    raw.update(output=str(tmp_path / "second"), init_adapter=str(tmp_path / "first"))
+    raw["lora"] = {"r": 2, "target_modules": ["k_proj"]}  # replaced by the init adapter's settings
+    raw["training"].update(max_steps=1, learning_rate=1e-12, warmup_steps=0)
+    second = tmp_path / "second.yaml"
+    second.write_text(yaml.safe_dump(raw))
+    logs: list[str] = []
+    meta = _training.train("judge", _training.load_train_config(second), log=logs.append)
+    assert any("starting from the weights of" in m for m in logs)
+    assert meta.lora["r"] == 4 and meta.lora["target_modules"] == ["q_proj", "v_proj"]
+    a = load_file(str(tmp_path / "first" / "adapter_model.safetensors"))
+    b = load_file(str(tmp_path / "second" / "adapter_model.safetensors"))
+    assert a.keys() == b.keys() and all(torch.allclose(a[k].float(), b[k].float(), atol=1e-6) for k in a)
+
+
+def test_what_a_checkpoint_must_agree_with_to_be_resumed(tmp_path: Path, tiny_llama_dir: Path) -> None:
+    from kgjudge.judges.kasft._training import _run_fingerprint, load_train_config
+
+    config = load_train_config(write_config(tmp_path, tiny_llama_dir, "judge", "fp"))
+
+    def changed(**training: object) -> str:
+        return _run_fingerprint(config.model_copy(update={"training": config.training.model_copy(update=training)}), "d")
+
+    base = _run_fingerprint(config, "d")
+    assert changed(eval_steps=5, save_steps=7, logging_steps=3, eval_batch_size=2) == base  # nor does evaluation
+    assert changed(max_steps=99) != base and changed(learning_rate=0.5) != base and _run_fingerprint(config, "e") != base
+    constant = config.model_copy(update={"training": config.training.model_copy(update={"lr_scheduler": "constant_with_warmup"})})
+    longer = constant.model_copy(update={"training": constant.training.model_copy(update={"max_steps": 99})})
+    assert _run_fingerprint(constant, "d") == _run_fingerprint(longer, "d")  # a constant-rate run can be continued

@@ -95,6 +95,26 @@ def test_a_random_model_under_a_schema_always_gives_valid_json(plain: HFBackend)
             assert set(reply.parsed) == {"entities"} and len(reply.parsed["entities"]) <= 5
 
 
+def test_an_ontology_schema_allows_only_its_relations(plain: HFBackend) -> None:
+    schema = extract_schema(3, ["country", "date of birth", "part of"])
+    tok = plain.tokenizer
+
+    def accepted(text: str) -> bool:
+        matcher = plain._grammar().matcher(schema)
+        return bool(matcher.consume_tokens(tok(text, add_special_tokens=False)["input_ids"])) and not matcher.is_error()
+
+    assert accepted('[["Paris", "country", "France"], ["Ada", "date of birth", "1815"]]')
+    assert accepted('[["Paris", "part')  # a prefix of an allowed relation
+    assert not accepted('[["Paris", "capital of", "France"]]')
+    assert not accepted('[["Paris", "countryside", "France"]]')
+    # a random model under it writes nothing else
+    llm = LLM(plain)
+    replies = llm.generate_sync([LLMRequest(prompt=f"Facts {n}:", json_schema=schema, max_tokens=64,
+                                            temperature=1.5, seed=n) for n in range(4)])
+    assert llm.usage.parse_failures == 0
+    assert all(t[1] in schema["items"]["prefixItems"][1]["enum"] for reply in replies for t in reply.parsed)
+
+
 def test_generation_stops_when_the_value_closes_and_finished_rows_leave_the_batch(plain: HFBackend) -> None:
     rows_per_step: list[int] = []
     model = plain.model

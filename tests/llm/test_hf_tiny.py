@@ -129,6 +129,27 @@ def test_shared_prefix_scoring_equals_plain_scoring(tiny_llama_dir: Path) -> Non
         assert a.logprobs == pytest.approx(manual, abs=1e-4)
 
 
+def test_the_response_cache_tells_adapters_under_one_name_apart(
+    tiny_llama_dir: Path, tiny_lora_dirs: dict[str, Path], tmp_path: Path
+) -> None:
+    """Swapping the weights behind an adapter name (a config moving from one packaged adapter
+    to its successor) must not answer from the old adapter's cached replies."""
+    from kgjudge.llm import ResponseCache
+
+    cache = ResponseCache(tmp_path / "cache")
+    request = LLMRequest.chat("Paris is in", adapter="extractor", max_tokens=4)
+    replies = []
+    for name in ("a", "b"):
+        backend = HFBackend(HFConfig(model=str(tiny_llama_dir), adapters={"extractor": str(tiny_lora_dirs[name])}))
+        llm = LLM(backend, cache=cache)
+        replies.append(llm.generate_sync([request])[0])
+        assert llm.usage.cache_hits == 0
+    assert replies[0].text != replies[1].text
+    same = HFBackend(HFConfig(model=str(tiny_llama_dir), adapters={"extractor": str(tiny_lora_dirs["b"])}))
+    again = LLM(same, cache=cache)
+    assert again.generate_sync([request])[0].text == replies[1].text and again.usage.cache_hits == 1
+
+
 def test_cpu_scoring_dtype_is_chosen_per_operation(tiny_llama_dir: Path) -> None:
     from kgjudge.llm._hf import cpu_has_bf16
 

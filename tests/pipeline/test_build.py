@@ -159,6 +159,11 @@ def test_cli_build_prints_a_summary(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "10 triples, 3 entities, 2 relations from 5 documents" in result.output
     assert "rejected inputs: 1" in result.output
+    # a few facts with the sentence each rests on, from different documents
+    examples = result.output.split("example facts:\n")[1].splitlines()[:6]
+    assert examples[0].startswith("  Marie Curie | born in | Warsaw") and "(doc0)" in examples[0]
+    assert examples[1] == '    "Marie Curie was born in Warsaw."'
+    assert len([line for line in examples if line.startswith("  Marie")]) == 3
     bad = CliRunner().invoke(app, ["build", str(tmp_path / "missing.txt"), "--out", str(tmp_path / "o2")])
     assert bad.exit_code == 2 and "no such file or folder" in bad.output
 
@@ -320,12 +325,33 @@ def test_extractor_and_judge_share_one_loaded_backend(tmp_path: Path, monkeypatc
     assert runner.judge_llm.backend is runner.client(config.pipeline.extract.backend).backend
 
 
+# The default config as published with smollm2-extractor.v1 (its adapters and judge settings):
+# builds made with it must keep opening as the code gains options.
+DEMO_CONFIG_V1 = """
+backends:
+  default:
+    type: hf.v1
+    model: smollm2-135m-instruct
+    batch_size: 8
+    adapters: {extractor: "packaged:smollm2-extractor.v1", judge: "packaged:smollm2-judge.v1"}
+cache: {enabled: true}
+pipeline:
+  batch_size: 8
+  input: {on_bad_input: skip}
+  chunking: {max_tokens: 160, overlap_tokens: 32}
+  denoise: {enabled: false}
+  extract: {adapter: extractor, max_triples: 50, max_tokens: 160}
+judge: {type: graphjudger.v1, backend: default, adapter: judge, max_document_chars: 600, threshold: 0.595123}
+rag: {answer_style: select}
+"""
+
+
 def test_new_backend_options_at_their_defaults_keep_an_existing_builds_config_hash() -> None:
-    from kgjudge import load_config
     from kgjudge.pipeline._build import _config_hash
 
-    default = load_config(str(Path(__file__).resolve().parents[2] / "configs" / "pipelines" / "default.yaml"))
-    # The demo config's hash before hf.v1 gained constrain_json and op_dtypes: out/demo reopens.
+    default = parse_config(yaml.safe_load(DEMO_CONFIG_V1))
+    # The demo config's hash before hf.v1 gained constrain_json and op_dtypes (and the judge its
+    # context, the extract stage its relations): out/demo reopens.
     assert _config_hash(default) == "063adf3f2e70ab66"
     changed = default.model_copy(deep=True)
     changed.backends["default"] = changed.backends["default"].model_copy(update={"constrain_json": False})

@@ -8,6 +8,7 @@ import pytest
 from kgjudge._pipeline_config import DenoiseConfig, ExtractConfig, FewShotExample
 from kgjudge._records import Chunk, Document
 from kgjudge.llm import LLM, FakeBackend, FakeConfig, LLMRequest
+from kgjudge.llm._constrain import schema_valid
 from kgjudge.stages import (
     Chunker,
     DenoisedChunk,
@@ -16,6 +17,7 @@ from kgjudge.stages import (
     evidence_span,
     extract,
     extract_request,
+    extract_schema,
     parse_entities,
     parse_triples,
 )
@@ -122,6 +124,38 @@ def test_parse_triples_validates_item_by_item() -> None:
     assert any("2 elements" in p for p in problems) and any("4 elements" in p for p in problems)
     assert parse_triples({"triples": []}, ExtractConfig()) == ([], [])
     assert parse_triples({"nothing": 1}, ExtractConfig())[1] == ["the reply holds no list of triples"]
+
+
+def test_an_ontologys_relations_bound_the_triples() -> None:
+    config = ExtractConfig(relations=["place of birth", "award  received", "place of birth"])
+    assert config.relations == ["place of birth", "award received"]
+    value = [["Marie Curie", "Place of  Birth", "Warsaw"], ["Marie Curie", "won", "Nobel Prize"],
+             ["Marie Curie", "award received", "Nobel Prize"]]
+    triples, problems = parse_triples(value, config)
+    # the ontology's spelling is kept; a relation outside it is dropped and reported
+    assert triples == [("Marie Curie", "place of birth", "Warsaw"), ("Marie Curie", "award received", "Nobel Prize")]
+    assert problems == ["item 1: relation 'won' is not one of pipeline.extract.relations"]
+    schema = extract_request(TEXT, [], config).json_schema
+    assert schema_valid([["a", "award received", "b"]], schema)
+    assert not schema_valid([["a", "won", "b"]], schema) and not schema_valid([["a", "award received"]], schema)
+    assert schema == extract_schema(50) | {"items": schema["items"]} and extract_request(TEXT, [], ExtractConfig()).json_schema == extract_schema(50)
+    with pytest.raises(ValueError, match="non-empty"):
+        ExtractConfig(relations=[])
+    with pytest.raises(ValueError, match="non-empty"):
+        ExtractConfig(relations=["born in", "  "])
+
+
+async def test_without_constrained_decoding_a_relation_outside_the_ontology_gets_a_repair_then_is_dropped() -> None:
+    doc = Document(id="d1", text=TEXT)
+    (split,) = Chunker().split(doc)
+    denoised = [DenoisedChunk(chunk_id=split.chunk.id, document_id="d1", text=TEXT, stopped="disabled")]
+    reply = json.dumps([["Marie Curie", "born in", "Warsaw"], ["Marie Curie", "place of birth", "Warsaw"]])
+    llm, backend = llm_for(lambda req: reply)
+    config = ExtractConfig(relations=["place of birth"])
+    triples, failures = await extract([split], denoised, {"d1": doc}, llm, config, model="fake")
+    assert [t.as_tuple() for t in triples] == [("Marie Curie", "place of birth", "Warsaw")]
+    assert len(backend.calls) == 2 and "is not one of" in backend.calls[1][1].messages[-1].content
+    assert any("relation 'born in' is not one of" in f.error for f in failures)
 
 
 def test_huge_outputs_are_capped_and_reported() -> None:
