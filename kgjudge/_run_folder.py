@@ -59,8 +59,8 @@ class RunFolder:
         else:
             why = f"expected a JSON object, got {type(data).__name__}"
         if not isinstance(data, dict):
-            raise InputError(f"unreadable manifest ({why}); running the {self.what} again with --restart replaces it",
-                             file=str(path))
+            raise InputError(f"unreadable {self.what} manifest ({why}); running the {self.what} again with "
+                             "--restart replaces it", file=str(path))
         return data
 
     def claim(self, *, config_hash: str, input_hash: str, restart: bool, outputs: Iterable[str]) -> None:
