@@ -8,8 +8,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from kgjudge._config import Slot, build_slot
-from kgjudge._errors import StoreError
+from kgjudge._config import Slot, validate_slot
+from kgjudge._errors import ConfigError, StoreError
 from kgjudge._records import Entity, Judgement, Triple
 from kgjudge._registry import stores
 from kgjudge.graph._types import EntityHit, StoredTriple, StoreFeatures, StoreStats, Subgraph, search_key
@@ -360,10 +360,30 @@ def cosine_ranking(vector: Sequence[float], candidates: Iterable[tuple[Entity, S
     return hits[:limit]
 
 
-def build_store(slot: Slot | dict[str, Any] | None = None, *, file: str | None = None, key: str = "store") -> GraphStore:
+def build_store(
+    slot: Slot | dict[str, Any] | None = None, *, file: str | None = None, key: str = "store", read_only: bool = False
+) -> GraphStore:
     """Open the store a ``{type: ...}`` config slot describes (the embedded RDF store when None).
+
+    Args:
+        read_only: open it to read: a store kept in files must exist (a mistyped path is an
+            error, never a new empty store), and stores that can are opened read-only (nothing
+            is written, not even on close).
+
+    Raises:
+        ConfigError: with ``read_only``, the store's path does not exist (naming the file and
+            the key ``<key>.path``).
 
     Example:
         >>> store = build_store({"type": "networkx.v1"})
     """
-    return build_slot(stores, DEFAULT_STORE if slot is None else slot, file=file, key=key)  # type: ignore[no-any-return]
+    config = validate_slot(DEFAULT_STORE if slot is None else slot, stores, file=file, key=key)
+    if read_only:
+        path = getattr(config, "path", None)
+        if path and not Path(path).exists():
+            raise ConfigError(f"no {config.type} store at {path} (a store opened to read is never created)",
+                              file=file, key=f"{key}.path" if key else "path")
+        if "_read_only" in type(config).__private_attributes__:
+            config = config.model_copy()
+            config._read_only = True  # type: ignore[attr-defined]
+    return stores.build(config, file=file, key=key)  # type: ignore[no-any-return]

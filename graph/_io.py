@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
@@ -26,11 +27,15 @@ class LoadResult(Record):
     errors: list[str] = Field(default_factory=list)
 
 
-def open_store(config: KGJudgeConfig | Slot | dict[str, Any] | None = None, *, file: str | None = None) -> GraphStore:
-    """The store of a whole config (its ``store:`` section), of one slot, or the default."""
+def open_store(
+    config: KGJudgeConfig | Slot | dict[str, Any] | None = None, *, file: str | None = None, read_only: bool = False
+) -> GraphStore:
+    """The store of a whole config (its ``store:`` section), of one slot, or the default;
+    ``read_only`` as for :func:`~kgjudge.graph.build_store` (it must exist, nothing is written)."""
     if isinstance(config, KGJudgeConfig):
+        file = file or config.source_file
         config = config.store
-    return build_store(config, file=file)
+    return build_store(config, file=file, read_only=read_only)
 
 
 def load_triples(
@@ -90,11 +95,27 @@ def exempt_from_judging(triple: Triple) -> bool:
     return triple.origin != "extracted"
 
 
+@contextmanager
+def _writing(path: str | os.PathLike[str]) -> Iterator[None]:
+    """File-system errors while writing ``path`` as one StoreError naming it."""
+    try:
+        yield
+    except OSError as exc:
+        # mkdir under a file fails with "File exists": name the file that is in the way.
+        blocker = next((p for p in Path(path).parents if p.is_file()), None)
+        why = f"{blocker} is a file, not a folder" if blocker is not None else exc.strerror or exc
+        raise StoreError(f"cannot write {path}: {why}") from exc
+
+
 def export_jsonl(
     store: GraphStore, triples_path: str | os.PathLike[str], judgements_path: str | os.PathLike[str] | None = None
 ) -> tuple[int, int]:
     """Write every triple (and, to ``judgements_path``, every judgement) as JSONL; the files
-    load back with :func:`load_triples`. Returns (triples, judgements) written."""
+    load back with :func:`load_triples`. Returns (triples, judgements) written.
+
+    Raises:
+        StoreError: a file cannot be written (naming it).
+    """
     judgements: list[Judgement] = []
 
     def triples() -> Iterator[Triple]:
@@ -102,9 +123,11 @@ def export_jsonl(
             judgements.extend(stored.judgements)
             yield stored.triple
 
-    count = write_jsonl(triples_path, triples())
+    with _writing(triples_path):
+        count = write_jsonl(triples_path, triples())
     if judgements_path is not None:
-        write_jsonl(judgements_path, judgements)
+        with _writing(judgements_path):
+            write_jsonl(judgements_path, judgements)
     return count, len(judgements)
 
 
@@ -136,10 +159,15 @@ def export_store(store: GraphStore, path: str | os.PathLike[str], fmt: str) -> P
     """Write ``store`` to ``path`` in ``fmt``: the store's own formats directly, the others
     through an in-memory copy into a store that has them (networkx: ``graphml``, ``json``;
     RDF: ``turtle``, ``nt``, ``trig``, ``nquads``, ``jsonld``); ``jsonl`` writes Triple records
-    (judgements: see :func:`export_jsonl`)."""
+    (judgements: see :func:`export_jsonl`).
+
+    Raises:
+        StoreError: an unknown format, or ``path`` cannot be written (naming it).
+    """
     path = Path(path)
     if fmt in store.formats:
-        return store.export(path, fmt)
+        with _writing(path):
+            return store.export(path, fmt)
     if fmt == "jsonl":
         export_jsonl(store, path)
         return path
@@ -151,6 +179,7 @@ def export_store(store: GraphStore, path: str | os.PathLike[str], fmt: str) -> P
         raise StoreError(f"unknown export format {fmt!r}; formats: {', '.join(EXPORT_FORMATS)}")
     try:
         copy_store(store, target)
-        return target.export(path, fmt)
+        with _writing(path):
+            return target.export(path, fmt)
     finally:
         target.close()

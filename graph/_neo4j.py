@@ -263,9 +263,9 @@ class Neo4jStore(GraphStore):
         self.batch_size = self.config.batch_size
         self._neo4j = require("neo4j", "neo4j")
         self._tenacity = require("tenacity", "neo4j")
-        self.uri = resolve_env(self.config.uri, key="store.uri") or ""
-        user = resolve_env(self.config.user, key="store.user") or ""
-        password = resolve_env(self.config.password, key="store.password")
+        self.uri = resolve_env(self.config.uri, key="uri") or ""
+        user = resolve_env(self.config.user, key="user") or ""
+        password = resolve_env(self.config.password, key="password")
         auth = (user, password) if password is not None else None
         try:
             self._driver = self._neo4j.GraphDatabase.driver(

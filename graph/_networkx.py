@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 from kgjudge._config import Slot
 from kgjudge._errors import StoreError
@@ -34,12 +34,16 @@ class NetworkXConfig(Slot):
         path: file the graph is loaded from (when it exists) and saved to on close; none keeps
             the graph in memory only.
         format: ``json`` or ``graphml``; by default taken from the file suffix.
+
+    ``build_store(..., read_only=True)`` (what commands that only read use) never writes the file.
     """
 
     type: Literal["networkx.v1"] = "networkx.v1"
     path: str | None = None
     format: Literal["json", "graphml"] | None = None
     batch_size: int = Field(default=1000, ge=1)
+    # Not a config key (configs and their hashes stay as they are): set by build_store.
+    _read_only: bool = PrivateAttr(default=False)
 
 
 def _format_of(path: Path, fmt: str | None) -> str:
@@ -331,7 +335,7 @@ class NetworkXStore(GraphStore):
             self._write_one(triple, [Judgement.model_validate(j) for j in json.loads(d["judgements"])])
 
     def close(self) -> None:
-        if self.config.path:
+        if self.config.path and not self.config._read_only:
             self.save()
 
 

@@ -204,6 +204,7 @@ def open_graphrag(
     file: str | None = None,
     with_llm: bool = True,
     rag_overrides: Mapping[str, Any] | None = None,
+    read_only: bool = True,
 ) -> GraphRAG:
     """A :class:`GraphRAG` over a build output folder or a config's store; closing it closes
     the store too.
@@ -216,8 +217,11 @@ def open_graphrag(
             when None.
         with_llm: build the ``rag.backend`` model (retrieval alone needs none).
         rag_overrides: values replacing those of the ``rag:`` section (validated).
+        read_only: open the store to read only (retrieval never creates or writes it: a
+            missing store is an error); False for a caller that records decisions in it.
 
     Raises:
+        ConfigError: with ``read_only``, the store kept in files does not exist.
         InputError: ``out`` is not a build output.
     """
     documents: dict[str, str | None] = {}
@@ -237,7 +241,7 @@ def open_graphrag(
         where = json.dumps(slot.model_dump(mode="json") if slot is not None else None, sort_keys=True)
         index_dir = Path(config.rag.index_dir) if config.rag.index_dir else default_cache_dir() / "rag" / stable_id("store", where)
     llm = llm_from_config(config, config.rag.backend) if with_llm else None
-    store = build_store(slot, file=file)
+    store = build_store(slot, file=file, read_only=read_only)
     revision = BuildFolder(out).revision if out is not None else None
     rag = GraphRAG(store, llm, config.rag, index_dir=index_dir, documents=documents, revision=revision)
     rag.owns_store = True

@@ -25,12 +25,13 @@ from __future__ import annotations
 
 import gc
 import json
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import islice
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, PrivateAttr, field_validator
 
 from kgjudge._config import Slot
 from kgjudge._errors import StoreError
@@ -68,6 +69,10 @@ class RDFConfig(Slot):
             loader (faster for large batches, not transactional: a failed batch may be half
             written, and re-running it repairs that); smaller batches are one transaction.
         allow_update: allow SPARQL updates through :meth:`RDFStore.update`.
+
+    ``build_store(..., read_only=True)`` (what commands that only read use) opens an existing
+    store read-only: it is never created, may be open in a writing process at the same time,
+    and refuses writes.
     """
 
     type: Literal["rdf.v1"] = "rdf.v1"
@@ -76,6 +81,8 @@ class RDFConfig(Slot):
     batch_size: int = Field(default=10_000, ge=1)
     bulk_load: bool = True
     allow_update: bool = False
+    # Not a config key (configs and their hashes stay as they are): set by build_store.
+    _read_only: bool = PrivateAttr(default=False)
 
     @field_validator("base_iri")
     @classmethod
@@ -109,7 +116,9 @@ class RDFStore(GraphStore):
         rdflib = require("rdflib", "rdf")
         oxrdflib = require("oxrdflib", "rdf")
         try:
-            if self.config.path:
+            if self.config.path and self.config._read_only:
+                self._store = ox.Store.read_only(self.config.path)
+            elif self.config.path:
                 Path(self.config.path).mkdir(parents=True, exist_ok=True)
                 self._store = ox.Store(self.config.path)
             else:
@@ -227,7 +236,12 @@ class RDFStore(GraphStore):
         for quad in list(self._store.quads_for_pattern(s, None, None, self._prov)):
             self._store.remove(quad)
 
+    def _writable(self) -> None:
+        if self.config._read_only:
+            raise StoreError(f"the RDF store at {self.config.path} was opened read-only")
+
     def _write_batch(self, triples: Sequence[Triple], judgements: Sequence[Judgement]) -> None:
+        self._writable()
         quads: list[Any] = []
         # Building hundreds of thousands of term objects triggers repeated full garbage
         # collections that find nothing to free; pausing the collector for the batch saves ~40%.
@@ -255,6 +269,7 @@ class RDFStore(GraphStore):
                 gc.enable()
 
     def upsert_entities(self, entities: Iterable[Entity]) -> int:
+        self._writable()
         quads: list[Any] = []
         count = 0
         drop = [self._p[f] for f in (*_ENTITY_FIELDS.values(), "searchKey")] + [self._alt]
@@ -279,6 +294,7 @@ class RDFStore(GraphStore):
         return count
 
     def delete_document(self, document_id: str) -> int:
+        self._writable()
         statements = [
             q.subject for q in self._store.quads_for_pattern(None, self._p["document"], self._lit(document_id), self._prov)
         ]
@@ -342,6 +358,7 @@ class RDFStore(GraphStore):
         self._known.discard(node.value)
 
     def clear(self) -> None:
+        self._writable()
         self._store.clear()
         self._known.clear()
 
@@ -516,15 +533,21 @@ class RDFStore(GraphStore):
 
     # -- SPARQL and files --------------------------------------------------------------------
 
-    def query(self, sparql: str) -> Any:
+    def query(self, sparql: str, *, allow_service: bool = False) -> Any:
         """Run a read-only SPARQL query over the whole dataset (default graph = union of all).
+
+        A query is text someone else may have written: ``SERVICE`` (a federated query, which
+        makes the store send requests to any URL) is refused unless ``allow_service`` is set.
 
         Returns:
             an rdflib ``Result``.
 
         Raises:
-            StoreError: the query is not valid SPARQL, or is an update.
+            StoreError: the query is not valid SPARQL, is an update, or uses SERVICE.
         """
+        if not allow_service and uses_service(sparql):
+            raise StoreError("SPARQL SERVICE (a query sent to another endpoint) is refused; "
+                             "pass allow_service=True to RDFStore.query to allow it")
         try:
             return self.dataset.query(sparql)
         except (SyntaxError, ValueError, OSError, RuntimeError) as exc:
@@ -534,6 +557,7 @@ class RDFStore(GraphStore):
         """Run a SPARQL update; refused unless the config sets ``allow_update: true``."""
         if not self.config.allow_update:
             raise StoreError("SPARQL updates are disabled; set allow_update: true in the store config")
+        self._writable()
         try:
             self._store.update(sparql)
         except (SyntaxError, ValueError, OSError, RuntimeError) as exc:
@@ -566,11 +590,32 @@ class RDFStore(GraphStore):
         store = self._store
         if store is None:
             return
-        if self.config.path:
+        if self.config.path and not self.config._read_only:
             store.flush()
         # pyoxigraph releases the on-disk lock when the last reference goes.
         self._rdflib_store.close()
         self._store = None
+
+
+# What may hold the word SERVICE without being the keyword: long and short strings, IRIs and
+# comments. The keyword itself is not part of a variable (?service) or a prefixed name.
+_SPARQL_SKIP = re.compile(
+    r"'''(?:[^'\\]|\\.|'(?!''))*'''"
+    r'|"""(?:[^"\\]|\\.|"(?!""))*"""'
+    r"|'(?:[^'\\\n]|\\.)*'"
+    r'|"(?:[^"\\\n]|\\.)*"'
+    r'|<[^<>"{}|^`\\\x00-\x20]*>'
+    r"|#[^\n]*"
+)
+_SERVICE = re.compile(r"(?<![\w:?$])SERVICE(?![\w:-])", re.IGNORECASE)
+_CODEPOINT = re.compile(r"\\u([0-9A-Fa-f]{4})|\\U([0-9A-Fa-f]{8})")
+
+
+def uses_service(sparql: str) -> bool:
+    """Whether a SPARQL query uses the SERVICE keyword (outside strings, IRIs and comments)."""
+    # SPARQL allows \uXXXX escapes anywhere in a query: they are decoded before it is parsed.
+    text = _CODEPOINT.sub(lambda m: chr(int(m.group(1) or m.group(2), 16)), sparql)
+    return _SERVICE.search(_SPARQL_SKIP.sub(" ", text)) is not None
 
 
 def _model(meta: dict[str, Any], prefix: str) -> ModelRef | None:

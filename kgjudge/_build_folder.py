@@ -151,9 +151,10 @@ class BuildFolder(RunFolder):
         """The store the build wrote (of ``config``, else of the build's own config)."""
         return output_store_slot(config or self.config(), self.out)
 
-    def open_store(self, config: KGJudgeConfig | None = None) -> Any:
-        """Open the store the build wrote; see :meth:`store_slot`."""
-        return build_slot(stores, self.store_slot(config), key="store")
+    def open_store(self, config: KGJudgeConfig | None = None, *, file: str | None = None) -> Any:
+        """Open the store the build wrote; see :meth:`store_slot`. ``file`` is the config file
+        named in errors."""
+        return build_slot(stores, self.store_slot(config), file=file, key="store")
 
     # -- writing -----------------------------------------------------------------------------
 

@@ -30,7 +30,9 @@ def cache_key(op: str, backend: str, model: str, request: dict[str, Any]) -> str
         ensure_ascii=False,
         separators=(",", ":"),
     )
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+    # surrogatepass: a request holding text that is not valid Unicode still gets a key (the
+    # same bytes as UTF-8 for every valid text, so existing keys are unchanged).
+    return hashlib.sha256(payload.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 class ResponseCache:

@@ -16,14 +16,16 @@ from pathlib import Path
 from typing import Any, TypeVar, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, Field, SerializeAsAny, ValidationError
+from pydantic import BaseModel, Field, PrivateAttr, SerializeAsAny, ValidationError
 
 from kgjudge._errors import ConfigError
 from kgjudge._filter_config import FilterConfig
+from kgjudge._jsonl import MAX_DEPTH, check_value
 from kgjudge._pipeline_config import PipelineConfig
 from kgjudge._rag_config import RAGConfig
 from kgjudge._registry import Registry, backends, filter_judges, judges, stores
 from kgjudge._sections import Section, Slot
+from kgjudge._text import redact_urls, url_credentials
 
 T = TypeVar("T")
 
@@ -82,6 +84,20 @@ class KGJudgeConfig(Section):
     filter: dict[str, Any] | None = Field(
         default=None, description="kgjudge filter's judges, rounds and selection (see kgjudge.judges.FilterConfig)"
     )
+    _source: str | None = PrivateAttr(default=None)
+
+    @property
+    def source_file(self) -> str | None:
+        """The file the config was read from (named in errors raised while building from it)."""
+        return self._source
+
+    def __eq__(self, other: object) -> bool:
+        # Where a config was read from is not part of it: a manifest's config parses back equal.
+        if type(other) is not type(self):
+            return NotImplemented
+        return self.__dict__ == other.__dict__  # type: ignore[attr-defined]
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 def resolve_env(value: str | None, *, key: str = "", file: str | None = None) -> str | None:
@@ -98,6 +114,14 @@ def resolve_env(value: str | None, *, key: str = "", file: str | None = None) ->
 
 
 def _check_secrets(node: Any, path: str, file: str | None) -> None:
+    if isinstance(node, str) and url_credentials(node):
+        raise ConfigError(
+            f"credentials must not be written in URLs ({redact_urls(node)}); put them in the "
+            "component's api_key / user / password keys as environment references, or make the "
+            "whole URL one, such as ${env:OPENAI_BASE_URL}",
+            file=file,
+            key=path or None,
+        )
     if isinstance(node, dict):
         for k, v in node.items():
             key = f"{path}.{k}" if path else str(k)
@@ -172,7 +196,7 @@ def build_slot(registry: Registry[Any], slot: Any, *args: Any, file: str | None 
     """Validate ``slot`` against ``registry`` and build its component (the factory gets the
     validated config, then ``args``); only that component's module is imported."""
     config = validate_slot(slot, registry, file=file, key=key)
-    return registry.get(config.type).factory(config, *args)
+    return registry.build(config, *args, file=file, key=key)
 
 
 def backend_of(backends: Mapping[str, T], name: str, *, key: str, file: str | None = None) -> T:
@@ -211,6 +235,7 @@ def parse_config(raw: Any, *, file: str | None = None) -> KGJudgeConfig:
     config.backends = slots
     config.store = store
     config.judge = judge
+    config._source = file
     if judge is not None:
         backend_of(config.backends, judge.backend, file=file, key="judge.backend")  # type: ignore[attr-defined]
     if config.filter is not None:
@@ -261,15 +286,26 @@ def read_yaml(path: str | os.PathLike[str]) -> Any:
     """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"cannot read config: {exc.strerror}", file=str(path)) from exc
     try:
-        return yaml.safe_load(text)
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ConfigError(f"not valid UTF-8 at line {line} (byte {exc.start}: {exc.reason})", file=str(path)) from exc
+    try:
+        value = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise ConfigError(f"invalid YAML{where}: {getattr(exc, 'problem', exc)}", file=str(path)) from exc
+    except RecursionError:
+        raise ConfigError(f"invalid YAML: nested more than {MAX_DEPTH} levels deep", file=str(path)) from None
+    problem = check_value(value)
+    if problem is not None:
+        raise ConfigError(f"invalid YAML: {problem}", file=str(path))
+    return value
 
 
 def load_config(path: str | os.PathLike[str]) -> KGJudgeConfig:

@@ -8,9 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from kgjudge._text import redact_urls
+
 
 class KGJudgeError(Exception):
-    """Base class of every error raised by kgjudge."""
+    """Base class of every error raised by kgjudge. Its text never shows the credentials of a
+    URL (``http://user:secret@host`` reads ``http://***@host``)."""
+
+    def __str__(self) -> str:
+        return redact_urls(super().__str__())
 
 
 class ConfigError(KGJudgeError):
@@ -32,6 +38,7 @@ class ConfigError(KGJudgeError):
     ) -> None:
         self.file = file
         self.key = key
+        self.message = message
         self.choices = sorted(choices) if choices is not None else None
         parts = []
         if file:
@@ -43,6 +50,12 @@ class ConfigError(KGJudgeError):
         if self.choices is not None:
             text += f" (valid choices: {', '.join(self.choices) or 'none registered'})"
         super().__init__(text)
+
+    def within(self, *, file: str | None, key: str) -> ConfigError:
+        """This error as raised by the component under ``key`` of ``file``: a key relative to
+        the component (``api_key``) becomes the full key (``backends.default.api_key``)."""
+        full = f"{key}.{self.key}" if self.key and key and not self.key.startswith(f"{key}.") else (self.key or key)
+        return ConfigError(self.message, file=self.file or file, key=full, choices=self.choices)
 
 
 class MissingExtraError(ConfigError, ImportError):
@@ -66,6 +79,7 @@ class InputError(KGJudgeError):
     def __init__(self, message: str, *, file: str | None = None, line: int | None = None) -> None:
         self.file = str(file) if file is not None else None
         self.line = line
+        self.reason = message
         where = ""
         if self.file is not None:
             where = self.file if line is None else f"{self.file}:{line}"

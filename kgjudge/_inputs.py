@@ -1,9 +1,14 @@
 """Reading documents: text and Markdown files or folders, JSONL, and line-per-document files.
 
-Every bad document (empty, binary, not UTF-8, oversized, a JSONL line without id or text, a
-duplicate id) becomes a :class:`Reject` naming its file and line, so it is reported rather than
+Every bad document (empty, binary, not UTF-8, oversized, a JSONL line that is not strict JSON
+or holds a lone surrogate escape such as ``"\\ud800"`` in any field, a line without id or
+text, an id that breaks the id rule of :func:`kgjudge._records.record_id`, a duplicate id)
+becomes a :class:`Reject` naming its file, line and reason, so it is reported rather than
 silently dropped; the caller decides whether to skip it or fail the run. Nothing here crashes
 on one bad document.
+
+Ids: a JSONL id is a string or an integer; the integer ``1`` and the string ``"1"`` are the same
+id, and the second record with an id already seen is rejected as a duplicate.
 
 Line-per-document files follow the development data's convention: ``*.target`` holds one text
 per line and an aligned ``*.source`` (same stem) holds the gold graph of that line as a Python
@@ -13,6 +18,7 @@ literal list of ``[head, relation, tail]``.
 from __future__ import annotations
 
 import ast
+import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +26,7 @@ from pathlib import Path
 from kgjudge._errors import InputError
 from kgjudge._jsonl import iter_json_lines
 from kgjudge._pipeline_config import InputConfig
-from kgjudge._records import Document, Record, Triple
+from kgjudge._records import Document, Record, Triple, record_id
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".text"}
 
@@ -45,6 +51,7 @@ class LoadedInputs:
     rejects: list[Reject] = field(default_factory=list)
     gold: list[Triple] = field(default_factory=list)
     malformed_gold: int = 0
+    warnings: list[str] = field(default_factory=list)
 
 
 def _decode(raw: bytes, config: InputConfig) -> tuple[str | None, str | None]:
@@ -85,28 +92,35 @@ def _read_text_file(path: Path, config: InputConfig, out: LoadedInputs) -> None:
 def _read_jsonl(path: Path, config: InputConfig, out: LoadedInputs) -> None:
     for lineno, data in iter_json_lines(path):
         if isinstance(data, InputError):
-            out.rejects.append(Reject(file=str(path), line=lineno, reason=f"invalid JSON line: {data.__cause__}"))
+            cause = data.__cause__
+            reason = f"invalid JSON line: {cause}" if isinstance(cause, json.JSONDecodeError) else data.reason
+            out.rejects.append(Reject(file=str(path), line=lineno, reason=reason))
             continue
         if not isinstance(data, dict):
             out.rejects.append(Reject(file=str(path), line=lineno, reason="line is not a JSON object"))
             continue
-        doc_id, text = data.get(config.id_field), data.get(config.text_field)
-        if doc_id is None or str(doc_id) == "":
+        raw_id, text = data.get(config.id_field), data.get(config.text_field)
+        if raw_id is None or raw_id == "":
             out.rejects.append(Reject(file=str(path), line=lineno, reason=f"missing field '{config.id_field}'"))
+            continue
+        try:
+            doc_id = record_id(raw_id)
+        except ValueError as exc:
+            out.rejects.append(Reject(file=str(path), line=lineno, reason=f"field '{config.id_field}': {exc}"))
             continue
         if not isinstance(text, str):
             out.rejects.append(
-                Reject(file=str(path), line=lineno, document_id=str(doc_id),
+                Reject(file=str(path), line=lineno, document_id=doc_id,
                        reason=f"field '{config.text_field}' is missing or not a string")
             )
             continue
         checked, reason = _decode(text.encode("utf-8"), config)
         if reason:
-            out.rejects.append(Reject(file=str(path), line=lineno, document_id=str(doc_id), reason=reason))
+            out.rejects.append(Reject(file=str(path), line=lineno, document_id=doc_id, reason=reason))
             continue
         metadata = {k: v for k, v in data.items() if k not in (config.id_field, config.text_field)}
         out.documents.append(
-            Document(id=str(doc_id), text=checked or "", source=str(path), line=lineno, metadata=metadata)
+            Document(id=doc_id, text=checked or "", source=str(path), line=lineno, metadata=metadata)
         )
 
 
@@ -160,9 +174,12 @@ def _read_lines(path: Path, config: InputConfig, out: LoadedInputs) -> None:
 def load_documents(paths: Iterable[str | Path], config: InputConfig | None = None) -> LoadedInputs:
     """Read every input; see the module docstring for formats and rejects.
 
+    When no document is left to build (an empty folder, or every input rejected) a warning
+    says so in :attr:`LoadedInputs.warnings`; with ``on_bad_input: fail`` it is an error.
+
     Raises:
-        InputError: for a path that does not exist, or for the first bad document when
-            ``on_bad_input`` is ``fail``.
+        InputError: for a path that does not exist; for the first bad document, or when there
+            is no document at all, when ``on_bad_input`` is ``fail``.
 
     Example:
         >>> loaded = load_documents(["docs/"])
@@ -170,6 +187,7 @@ def load_documents(paths: Iterable[str | Path], config: InputConfig | None = Non
     """
     config = config or InputConfig()
     out = LoadedInputs()
+    paths = list(paths)
     for path in _expand(paths):
         if not path.exists():
             raise InputError("no such file or folder", file=str(path))
@@ -187,9 +205,10 @@ def load_documents(paths: Iterable[str | Path], config: InputConfig | None = Non
     for doc in out.documents:
         if doc.id in seen:
             first = seen[doc.id]
+            rule = "; an integer id and the same digits as a string are one id" if doc.id.lstrip("-").isdigit() else ""
             out.rejects.append(
                 Reject(file=doc.source or "", line=doc.line, document_id=doc.id,
-                       reason=f"duplicate document id (first at {first.source}:{first.line or 1})")
+                       reason=f"duplicate document id '{doc.id}' (first at {first.source}:{first.line or 1}{rule})")
             )
             continue
         seen[doc.id] = doc
@@ -197,4 +216,14 @@ def load_documents(paths: Iterable[str | Path], config: InputConfig | None = Non
     out.documents = unique
     if config.on_bad_input == "fail" and out.rejects:
         raise out.rejects[0].error()
+    if not out.documents:
+        where = ", ".join(str(p) for p in paths)
+        if out.rejects:
+            message = f"no documents to build: all {len(out.rejects)} inputs were rejected (rejects.jsonl says why)"
+        else:
+            suffixes = ", ".join(sorted(TEXT_SUFFIXES | {".jsonl", ".target"}))
+            message = f"no documents found in {where} (looked for files ending in {suffixes})"
+        if config.on_bad_input == "fail":
+            raise InputError(message)
+        out.warnings.append(message)
     return out

@@ -27,6 +27,8 @@ from contextlib import contextmanager
 from types import TracebackType
 from typing import Any, TextIO
 
+from kgjudge._text import printable
+
 REDRAW_S = 0.5
 """Seconds between redraws of the unit bar while only model requests move."""
 
@@ -211,7 +213,9 @@ def requests_done(n: int, *, calls: int = 0, cached: int = 0, tokens: int = 0) -
 
 
 def write(message: str) -> None:
-    """Print a line to stderr above any progress bar (which then redraws below it)."""
+    """Print a line to stderr above any progress bar (which then redraws below it); control
+    characters are shown as escapes (see :func:`kgjudge._text.printable`), as the CLI does."""
+    message = printable(message)
     with _lock:
         if any(p.shown for p in _open):
             from tqdm import tqdm

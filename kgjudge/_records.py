@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from kgjudge._text import first_control
+
 
 def stable_id(prefix: str, *parts: Any) -> str:
     """A deterministic id from ``parts``: same parts, same id, on every machine and run.
@@ -23,7 +25,38 @@ def stable_id(prefix: str, *parts: Any) -> str:
         'doc-...'
     """
     payload = json.dumps(parts, ensure_ascii=False, sort_keys=True, default=str)
-    return f"{prefix}-{hashlib.sha256(payload.encode('utf-8')).hexdigest()[:16]}"
+    # surrogatepass: text that is not valid Unicode still hashes (to its own id) instead of raising.
+    return f"{prefix}-{hashlib.sha256(payload.encode('utf-8', 'surrogatepass')).hexdigest()[:16]}"
+
+
+def record_id(value: Any) -> str:
+    """The id an input record gives itself, as text.
+
+    The rule: an id is a string or an integer. A string is used as it is; it must not be empty
+    or blank, and must hold no control character (tab and newline included) or bidirectional
+    control. An integer becomes its decimal form, so ``1`` and ``"1"`` are the same id (two
+    records with it collide, and the second is rejected). Anything else (a float, true/false,
+    null, a list, an object) is not an id.
+
+    Raises:
+        ValueError: saying why ``value`` is not an id.
+
+    Example:
+        >>> record_id(7), record_id("doc-7")
+        ('7', 'doc-7')
+    """
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        kind = {bool: "a boolean", float: "a number with a fraction", list: "a list", dict: "an object"}
+        got = "null" if value is None else kind.get(type(value), type(value).__name__)
+        raise ValueError(f"an id must be a string or an integer, got {got}")
+    if isinstance(value, int):
+        return str(value)
+    if not value.strip():
+        raise ValueError("an id must not be empty or blank")
+    bad = first_control(value)
+    if bad is not None:
+        raise ValueError(f"an id must not hold control characters (found {bad})")
+    return value
 
 
 class Record(BaseModel):
@@ -192,6 +225,28 @@ class Judgement(Record):
     model: ModelRef | None = None
     reasons: list[str] = Field(default_factory=list)
     details: dict[str, Any] = Field(default_factory=dict)
+
+    @classmethod
+    def failed(
+        cls,
+        target_id: str,
+        judge: str,
+        threshold: float,
+        reason: str,
+        *,
+        raw_output: str | None = None,
+        model: ModelRef | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> Judgement:
+        """The record of a judge that could not decide (the model gave nothing usable): not
+        kept, score 0, ``details["failed"]`` set and the reason given.
+
+        Example:
+            >>> Judgement.failed("t1", "graphjudger.v1", 0.5, "no usable log-probabilities").label
+            False
+        """
+        return cls(target_id=target_id, judge=judge, score=0.0, label=False, threshold=threshold,
+                   raw_output=raw_output, model=model, reasons=[reason], details={**(details or {}), "failed": True})
 
 
 class InstructionExample(Record):

@@ -93,6 +93,21 @@ class Registry(Generic[F]):
                 f"unknown {self.kind} type '{name}'", file=file, key=key, choices=self.names()
             ) from None
 
+    def build(self, config: BaseModel, *args: Any, file: str | None = None, key: str = "") -> Any:
+        """Call the factory of ``config.type`` with ``config`` and ``args``.
+
+        A ConfigError the component raises about one of its own keys (``api_key``, a missing
+        environment variable) is raised again naming the config file and the full key
+        (``backends.default.api_key``).
+        """
+        entry = self.get(config.type, file=file, key=f"{key}.type" if key else "type")  # type: ignore[attr-defined]
+        try:
+            return entry.factory(config, *args)
+        except ConfigError as exc:
+            if type(exc) is not ConfigError:  # MissingExtraError and kin are complete as they are
+                raise
+            raise exc.within(file=file, key=key) from exc
+
     def names(self) -> list[str]:
         """Known names (catalogued and registered), sorted; nothing is imported."""
         return sorted(self.catalogue.keys() | self._entries.keys())

@@ -25,7 +25,6 @@ store agree after any sequence of kills. A torn last progress line is a step not
 
 from __future__ import annotations
 
-import json
 import os
 import uuid
 from abc import ABC, abstractmethod
@@ -35,9 +34,10 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from kgjudge._errors import ConfigError
+from kgjudge._errors import ConfigError, InputError
 from kgjudge._folder_lock import FolderLock
-from kgjudge._jsonl import iter_json_lines, iter_jsonl, write_jsonl
+from kgjudge._jsonl import dumps_json, iter_json_lines, iter_jsonl, loads_checked, write_jsonl
+from kgjudge._text import redact_urls
 
 MANIFEST = "manifest.json"
 PROGRESS = "progress.jsonl"
@@ -66,9 +66,24 @@ class RunFolder:
         self.what = what
 
     def manifest(self) -> dict[str, Any] | None:
-        """The manifest, or None when the folder has none."""
+        """The manifest, or None when the folder has none.
+
+        Raises:
+            InputError: the manifest is not a JSON object (naming it, and ``--restart``).
+        """
         path = self.out / MANIFEST
-        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+        if not path.is_file():
+            return None
+        try:
+            data = loads_checked(path.read_bytes().decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as exc:
+            data, why = None, str(exc)
+        else:
+            why = f"expected a JSON object, got {type(data).__name__}"
+        if not isinstance(data, dict):
+            raise InputError(f"unreadable {self.what} manifest ({why}); running the {self.what} again with "
+                             "--restart replaces it", file=str(path))
+        return data
 
     def lock(self, command: str | None = None) -> FolderLock:
         """The folder's exclusive lock (not yet taken: use it as a context manager)."""
@@ -80,10 +95,10 @@ class RunFolder:
         """The journal entry of a step that has not finished, or None."""
         path = self.out / PENDING
         try:
-            found = json.loads(path.read_text(encoding="utf-8"))
+            found = loads_checked(path.read_bytes().decode("utf-8"))
         except FileNotFoundError:
             return None
-        except ValueError:
+        except (UnicodeDecodeError, ValueError):
             # A torn entry was being written when the run died, before the step began.
             return None
         return found if isinstance(found, dict) else None
@@ -116,7 +131,7 @@ class RunFolder:
     def _write_json(self, name: str, data: Any) -> None:
         tmp = self.out / f".{name.lstrip('.')}.tmp"
         with tmp.open("w", encoding="utf-8") as handle:
-            handle.write(json.dumps(data, ensure_ascii=False))
+            handle.write(dumps_json(data))
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, self.out / name)
@@ -128,8 +143,9 @@ class RunFolder:
 
         Raises:
             ConfigError: the folder holds a run of another config or other inputs.
+            InputError: the folder is a file, or cannot be created or written.
         """
-        self.out.mkdir(parents=True, exist_ok=True)
+        self._check_writable()
         if restart:
             for name in [*outputs, PROGRESS, MANIFEST, PENDING]:
                 (self.out / name).unlink(missing_ok=True)
@@ -142,11 +158,28 @@ class RunFolder:
             )
         self.repair_progress()
 
+    def _check_writable(self) -> None:
+        """Fail with one clear error before anything is read or rewritten, not half way."""
+        if self.out.exists() and not self.out.is_dir():
+            raise InputError(f"the output folder of this {self.what} is a file, not a folder", file=str(self.out))
+        probe = self.out / f".write-test-{os.getpid()}"
+        try:
+            self.out.mkdir(parents=True, exist_ok=True)
+            probe.touch()
+            probe.unlink()
+        except OSError as exc:
+            raise InputError(f"cannot write the output folder of this {self.what}: {exc.strerror}",
+                             file=str(self.out)) from exc
+
     def write_manifest(self, data: dict[str, Any]) -> None:
         """Replace the manifest atomically (a reader never sees half of it)."""
         tmp = self.out / f".{MANIFEST}.tmp"
-        tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
-        os.replace(tmp, self.out / MANIFEST)
+        try:
+            # Credentials never reach a file, even inside an error message kept in the manifest.
+            tmp.write_text(redact_urls(dumps_json(data, indent=2)), encoding="utf-8")
+            os.replace(tmp, self.out / MANIFEST)
+        finally:
+            tmp.unlink(missing_ok=True)
 
     def committed(self) -> list[dict[str, Any]]:
         """The progress lines of the committed batches, oldest first."""
@@ -179,11 +212,14 @@ class RunFolder:
             if not changed:
                 continue
             tmp = path.with_name(f".{path.name}.tmp")
-            with tmp.open("wb") as handle:
-                handle.write(b"".join(kept))
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
+            try:
+                with tmp.open("wb") as handle:
+                    handle.write(b"".join(kept))
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                os.replace(tmp, path)
+            finally:
+                tmp.unlink(missing_ok=True)
         return dropped
 
     def repair_progress(self) -> None:

@@ -118,3 +118,53 @@ def test_judge_and_training_configs_report_yaml_errors_with_their_line(tmp_path:
             load(path)
     with pytest.raises(ConfigError, match="must be a mapping"):
         load_judge_file(write(tmp_path, "- a list\n"))
+
+
+def test_a_config_that_is_not_utf8_is_one_error_line(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("backends:\n  default:\n    type: fake.v1\n    model: caf\xe9\n".encode("latin-1"))
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value).startswith(f"{path}: not valid UTF-8 at line 4")
+    docs = tmp_path / "d.txt"
+    docs.write_text("Paris is in France.")
+    result = CliRunner().invoke(app, ["build", str(docs), "-c", str(path), "-o", str(tmp_path / "out")])
+    assert result.exit_code == 2 and result.output.strip().startswith(f"error: {path}: not valid UTF-8 at line 4")
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_credentials_in_urls_are_refused_and_never_shown(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key, value in [("store", {"type": "neo4j.v1", "uri": "bolt://neo4j:hunter2@db.example:7687"}),
+                       ("backends", {"default": {"type": "openai.v1", "model": "m", "base_url": "https://sk-abc@h/v1"}})]:
+        with pytest.raises(ConfigError) as info:
+            parse_config({key: value})
+        assert "hunter2" not in str(info.value) and "sk-abc" not in str(info.value)
+        assert "credentials must not be written in URLs" in str(info.value)
+
+
+def test_a_store_error_never_shows_the_password_of_its_uri(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("neo4j")
+    from kgjudge import StoreError
+    from kgjudge.graph import build_store
+
+    monkeypatch.setenv("KGJUDGE_TEST_NEO4J_URI", "bolt://neo4j:hunter2@127.0.0.1:9")
+    config = parse_config({"store": {"type": "neo4j.v1", "uri": "${env:KGJUDGE_TEST_NEO4J_URI}", "user": "neo4j",
+                                     "password": None,
+                                     "max_attempts": 1, "connection_timeout_s": 1}})
+    with pytest.raises(StoreError) as info:
+        build_store(config.store)
+    assert "hunter2" not in str(info.value) and "bolt://***@127.0.0.1:9" in str(info.value)
+
+
+def test_a_missing_environment_variable_of_a_store_names_the_full_key(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("neo4j")
+    from kgjudge.graph import build_store
+
+    monkeypatch.delenv("KGJUDGE_TEST_UNSET_URI", raising=False)
+    path = tmp_path / "c.yaml"
+    path.write_text("store:\n  type: neo4j.v1\n  uri: ${env:KGJUDGE_TEST_UNSET_URI}\n")
+    config = load_config(path)
+    with pytest.raises(ConfigError) as info:
+        build_store(config.store, file=config.source_file)
+    assert info.value.key == "store.uri" and info.value.file == str(path)

@@ -10,9 +10,12 @@ file by file. Each record is one of three shapes, detected per record unless the
 
 Every record becomes an :class:`~kgjudge.InstructionExample` whose last message is the assistant
 response to judge; the original record is kept in ``metadata["record"]`` so it is written back
-unchanged. A record that cannot be read (invalid JSON, unknown shape, empty response, a
-duplicate id) becomes a :class:`FilterReject` naming its file, line (or row) and reason, and
-reading goes on.
+unchanged. A record that cannot be read (invalid JSON, a lone surrogate escape such as
+``"\\ud800"`` in any field, unknown shape, empty response, an id that is not a string or an
+integer, a duplicate id) becomes a :class:`FilterReject` naming its file, line (or row) and
+reason, and reading goes on. Ids follow the rule of :func:`kgjudge._records.record_id` (``1``
+and ``"1"`` are the same id); a record without one gets an id derived from its file, line and
+response.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from kgjudge._errors import InputError
 from kgjudge._extras import require
 from kgjudge._filter_config import InputFormat
 from kgjudge._jsonl import iter_json_lines
-from kgjudge._records import ChatMessage, InstructionExample, Record, stable_id
+from kgjudge._records import ChatMessage, InstructionExample, Record, record_id, stable_id
 
 SHAREGPT_ROLES = {
     "human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "chatgpt": "assistant",
@@ -224,7 +227,11 @@ def load_examples(inputs: list[str | os.PathLike[str]], fmt: InputFormat = "auto
                 out.rejects.append(FilterReject(file=str(path), line=line, reason=str(exc)))
                 continue
             given = item.get("id")
-            ex_id = str(given) if isinstance(given, (str, int)) and str(given) else stable_id("ex", path.name, line, messages[-1].content)
+            try:
+                ex_id = record_id(given) if given not in (None, "") else stable_id("ex", path.name, line, messages[-1].content)
+            except ValueError as exc:
+                out.rejects.append(FilterReject(file=str(path), line=line, reason=f"field 'id': {exc}"))
+                continue
             if ex_id in seen:
                 out.rejects.append(FilterReject(file=str(path), line=line, reason=f"duplicate id '{ex_id}'"))
                 continue

@@ -153,11 +153,17 @@ class DirectJudge:
         model = ModelRef(model=self.llm.backend.model_id, adapter=cfg.adapter, prompt_version=cfg.prompt)
         out = []
         for example, s in zip(examples, scores):
+            raw = json.dumps({"choices": s.choices, "logprobs": s.logprobs})
+            if not s.usable:
+                out.append(Judgement.failed(example.id, self.name, cfg.threshold,
+                                            f"the model gave no usable log-probability for Yes/No ({raw})",
+                                            raw_output=raw, model=model))
+                continue
             p = min(1.0, max(0.0, s.prob(YES)))
             label = p >= cfg.threshold
             out.append(Judgement(
                 target_id=example.id, judge=self.name, score=p, label=label, threshold=cfg.threshold,
-                raw_output=json.dumps({"choices": s.choices, "logprobs": s.logprobs}), model=model,
+                raw_output=raw, model=model,
                 reasons=[f"direct P(Yes)={p:.3f} {'>=' if label else '<'} threshold {cfg.threshold:.3f}"],
             ))
         return out
@@ -215,7 +221,8 @@ class KGGroundedJudge:
         self.config = config
         self.weight = config.weight
         self.threshold = config.threshold
-        self.store = store if store is not None else build_store(config.store, key="store")
+        # Opened to read: a wrong path is an error, not an empty graph that supports nothing.
+        self.store = store if store is not None else build_store(config.store, key="store", read_only=True)
         self.graphjudger = GraphJudger(llm, GraphJudgerConfig(
             adapter=config.judge_adapter, threshold=config.judge_threshold,
             max_document_chars=config.max_document_chars,

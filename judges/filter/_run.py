@@ -148,11 +148,11 @@ class Filter(ResumableRun):
             cache = build_cache(self.base.cache)
             names = sorted({j.backend for j in self.config.judges})  # type: ignore[attr-defined]
             self._llms = {
-                n: LLM(self.given_backends.get(n) or build_backend(self.base.backends[n], key=f"backends.{n}"), cache)
+                n: LLM(self.given_backends.get(n) or build_backend(self.base.backends[n], file=self.base.source_file, key=f"backends.{n}"), cache)
                 for n in names
             }
             self._judges = [
-                build_filter_judge(slot, self._llms, key=f"filter.judges[{i}]") for i, slot in enumerate(self.config.judges)
+                build_filter_judge(slot, self._llms, file=self.base.source_file, key=f"filter.judges[{i}]") for i, slot in enumerate(self.config.judges)
             ]
         return self._judges
 

@@ -65,7 +65,7 @@ def build_registered(
     config = validate_slot(slot, registry, file=file, key=key)
     if isinstance(llm, Mapping):
         llm = backend_of(llm, config.backend, file=file, key=f"{key}.backend")  # type: ignore[attr-defined]
-    return registry.get(config.type).factory(config, llm)
+    return registry.build(config, llm, file=file, key=key)
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:

@@ -116,24 +116,34 @@ class GraphJudgerConfig(BackendSlot):
         """This config's decisions from stored judgements of the same judge (one per triple, in
         order): their scores and raw outputs are kept, label, threshold and reasons are new."""
         return decide(self, triples, [j.score for j in judgements], [j.raw_output for j in judgements],
-                      [j.model for j in judgements])
+                      [j.model for j in judgements],
+                      [j.reasons[0] if j.details.get("failed") and j.reasons else None for j in judgements])
 
 
 def decide(config: GraphJudgerConfig, triples: Sequence[Triple], p_yes: Sequence[float],
-           raw: Sequence[str | None], models: Sequence[ModelRef | None]) -> list[Judgement]:
+           raw: Sequence[str | None], models: Sequence[ModelRef | None],
+           failed: Sequence[str | None] | None = None) -> list[Judgement]:
     """The judgements of ``triples`` from their P(Yes): kept at the threshold, or by the
-    per-document top-k floor."""
+    per-document top-k floor. ``failed`` gives, per triple, why the model's reply gave no usable
+    score (None: it did); such a triple is a failed judgement, never kept, outside the floor."""
+    failed = failed or [None] * len(triples)
     floor: set[int] = set()
     k = config.keep_top_k
     if k:
         by_doc: dict[str, list[int]] = defaultdict(list)
         for i, t in enumerate(triples):
-            by_doc[t.document_id or ""].append(i)
+            if failed[i] is None:
+                by_doc[t.document_id or ""].append(i)
         for idxs in by_doc.values():
             floor.update(sorted(idxs, key=lambda i: (-p_yes[i], i))[:k])
     threshold = config.threshold
     out = []
     for i, t in enumerate(triples):
+        reason = failed[i]
+        if reason is not None:
+            out.append(Judgement.failed(t.id, GraphJudger.name, threshold, reason, raw_output=raw[i], model=models[i],
+                                        details={"document_id": t.document_id}))
+            continue
         above = p_yes[i] >= threshold
         by_floor = not above and i in floor
         if above:
@@ -232,7 +242,9 @@ class GraphJudger:
                 )
         scores = await self.score([(self.context_of(t, documents), *t.as_tuple()) for t in triples])
         raw = [json.dumps({"choices": s.choices, "logprobs": s.logprobs}) for s in scores]
-        return decide(self.config, triples, [s.prob(YES) for s in scores], raw, [self.model_ref] * len(triples))
+        failed = [None if s.usable else f"the model gave no usable log-probability for Yes/No ({r})"
+                  for s, r in zip(scores, raw)]
+        return decide(self.config, triples, [s.prob(YES) for s in scores], raw, [self.model_ref] * len(triples), failed)
 
     def judge_sync(self, triples: Sequence[Triple], documents: Mapping[str, str]) -> list[Judgement]:
         """Blocking :meth:`judge` (reuses the client's event loop)."""

@@ -196,15 +196,19 @@ class MetaRankingConfig(BackendSlot):
         """This config's decisions from stored judgements of the same judge (one per triple, in
         order): scores, comparisons and raw outputs are kept, label, threshold and reasons are new."""
         return [
+            # A judge that could not decide stays undecided, whatever the threshold.
+            j.model_copy(update={"threshold": self.threshold}) if j.details.get("failed") else
             j.model_copy(update={"label": j.score >= self.threshold, "threshold": self.threshold,
-                                 "reasons": [_reason(j.score, self.threshold, len(j.details.get("comparisons") or []))]})
+                                 "reasons": [_reason(j.score, self.threshold, len(j.details.get("comparisons") or []),
+                                                     int(j.details.get("unusable_readings") or 0))]})
             for j in judgements
         ]
 
 
-def _reason(score: float, threshold: float, references: int) -> str:
+def _reason(score: float, threshold: float, references: int, unusable: int = 0) -> str:
     return (f"Meta Ranking score {score:.3f} {'>=' if score >= threshold else '<'} threshold {threshold:.3f} "
-            f"over {references} references")
+            f"over {references} references"
+            + (f" ({unusable} readings without a usable log-probability left out)" if unusable else ""))
 
 
 def _norm_query(q: str) -> str:
@@ -381,22 +385,34 @@ class MetaRanker:
             per_target[t_i].setdefault(ref.id, {})[order] = res
         out = []
         for t_i, (target, refs) in enumerate(zip(targets, selections)):
-            comparisons, raw = [], []
+            comparisons, raw, unusable = [], [], 0
             for ref in refs:
                 readings = per_target[t_i][ref.id]
-                p_second = readings[0].prob(B)
-                p_first = readings[1].prob(A) if 1 in readings else None
-                p = p_second if p_first is None else (p_second + p_first) / 2
+                # A reading without a usable log-probability is no evidence either way.
+                p_second = readings[0].prob(B) if readings[0].usable else None
+                p_first = readings[1].prob(A) if 1 in readings and readings[1].usable else None
+                unusable += sum(not r.usable for r in readings.values())
+                raw.append({"reference_id": ref.id, **{
+                    ("target_second" if o == 0 else "target_first"): {"choices": r.choices, "logprobs": r.logprobs}
+                    for o, r in readings.items()
+                }})
+                known = [p for p in (p_second, p_first) if p is not None]
+                if not known:
+                    continue
+                p = sum(known) / len(known)
                 comparisons.append(
                     Comparison(
                         reference_id=ref.id, reference_correct=bool(ref.correct),
                         p_target=min(1.0, max(0.0, p)), p_target_second=p_second, p_target_first=p_first,
                     )
                 )
-                raw.append({"reference_id": ref.id, **{
-                    ("target_second" if o == 0 else "target_first"): {"choices": r.choices, "logprobs": r.logprobs}
-                    for o, r in readings.items()
-                }})
+            if refs and not comparisons:
+                out.append(Judgement.failed(
+                    target.id, self.name, cfg.threshold,
+                    f"the model gave no usable log-probability for A/B in any of {len(refs)} comparisons",
+                    raw_output=json.dumps(raw), model=self.model_ref, details={"selection": cfg.selection},
+                ))
+                continue
             score = aggregate(comparisons, cfg.weak_weight)
             label = score >= cfg.threshold
             out.append(
@@ -408,9 +424,10 @@ class MetaRanker:
                     threshold=cfg.threshold,
                     raw_output=json.dumps(raw),
                     model=self.model_ref,
-                    reasons=[_reason(score, cfg.threshold, len(comparisons))],
+                    reasons=[_reason(score, cfg.threshold, len(comparisons), unusable)],
                     details={"comparisons": [c.model_dump() for c in comparisons], "selection": cfg.selection,
-                             "swap": cfg.swap, "weak_weight": cfg.weak_weight},
+                             "swap": cfg.swap, "weak_weight": cfg.weak_weight,
+                             **({"unusable_readings": unusable} if unusable else {})},
                 )
             )
         return out

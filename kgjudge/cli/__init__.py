@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import typer
-
 from kgjudge import __version__
 from kgjudge.cli import (  # noqa: F401  (register commands)
     _build_cmd,
@@ -17,13 +15,13 @@ from kgjudge.cli import (  # noqa: F401  (register commands)
     _serve_cmd,
     _store_cmd,
 )
-from kgjudge.cli._app import app
+from kgjudge.cli._app import app, echo
 
 
 @app.command("version")
 def version() -> None:
     """Print the kgjudge version."""
-    typer.echo(__version__)
+    echo(__version__)
 
 
 def main() -> None:

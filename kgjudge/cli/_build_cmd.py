@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from kgjudge.cli._app import app, get_config, handles_errors
+from kgjudge.cli._app import app, echo, get_config, handles_errors
 from kgjudge.cli._output import ProgressOption, VerboseOption
 
 
@@ -97,7 +97,9 @@ def build_command(
     else:
         chosen = get_config(config)
     summary = build(inputs, chosen, out, engine=engine, workers=workers, restart=restart, sync=sync, progress=progress)
-    typer.echo(format_summary(summary))
+    echo(format_summary(summary))
     examples = example_facts(out)
     if examples:
-        typer.echo(examples)
+        echo(examples)
+    for warning in summary.warnings:
+        echo(f"warning: {warning}", err=True)

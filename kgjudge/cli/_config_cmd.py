@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from kgjudge._config import dump_config, load_config
-from kgjudge.cli._app import app, get_config, handles_errors
+from kgjudge.cli._app import app, echo, get_config, handles_errors
 
 config_app = typer.Typer(help="Check and print configurations.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
@@ -20,11 +20,11 @@ def validate(files: list[Path] = typer.Argument(..., help="YAML config files")) 
     """Validate config files; errors name the file, the key and the valid choices."""
     for file in files:
         config = load_config(file)
-        typer.echo(f"{file}: ok ({len(config.backends)} backend(s): {', '.join(config.backends) or 'none'})")
+        echo(f"{file}: ok ({len(config.backends)} backend(s): {', '.join(config.backends) or 'none'})")
 
 
 @config_app.command("show")
 @handles_errors
 def show(file: Optional[Path] = typer.Argument(None, help="config file; the embedded default if omitted")) -> None:
     """Print a config with every default filled in (secrets stay environment references)."""
-    typer.echo(dump_config(get_config(file)), nl=False)
+    echo(dump_config(get_config(file)), nl=False)

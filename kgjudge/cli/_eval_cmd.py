@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from kgjudge._errors import ConfigError, InputError
-from kgjudge.cli._app import app, handles_errors
+from kgjudge.cli._app import app, check_out_folder, echo, handles_errors
 from kgjudge.cli._output import ProgressOption, VerboseOption
 
 eval_app = typer.Typer(help="Evaluate graphs against gold graphs, or a judge against gold labels.",
@@ -64,27 +64,28 @@ def graphs_command(
 
     if compat is not None and compat not in COMPAT_MODES:
         raise ConfigError(f"unknown --compat mode '{compat}'", key="compat", choices=COMPAT_MODES)
+    check_out_folder(out)
     options = {"mode": compat or "word", "engine": engine, "workers": workers, "bertscore_model": bertscore_model,
                "bertscore_layers": bertscore_layers, "cache_dir": cache_dir, "ged": ged, "ged_timeout": ged_timeout}
     if (pred / MANIFEST).is_file():  # a build folder; a folder of triples.jsonl alone is scored as one set
         build = evaluate_build(pred, gold, **options)  # type: ignore[arg-type]
         paths = write_build_report(build, out)
-        typer.echo("\n".join(_build_lines(build)))
-        typer.echo("wrote " + ", ".join(str(p) for k, p in paths.items() if k == "report" or k.endswith("_per_graph")))
+        echo("\n".join(_build_lines(build)))
+        echo("wrote " + ", ".join(str(p) for k, p in paths.items() if k == "report" or k.endswith("_per_graph")))
         return
     if gold is None:
         raise InputError("give the gold graphs after the predictions; only a build folder keeps its own gold",
                          file=str(pred))
     report = evaluate_graphs(pred, gold, max_unreadable_share=MAX_UNREADABLE_SHARE, **options)  # type: ignore[arg-type]
     paths = write_graph_report(report, out)
-    typer.echo(f"mode: {report.mode}   graphs: {report.counts['graphs']}")
+    echo(f"mode: {report.mode}   graphs: {report.counts['graphs']}")
     for label, value in _score_lines(report.aggregates):
-        typer.echo(f"{label:<24} {value}")
-    typer.echo(f"G-BERTScore: {report.bertscore}")
+        echo(f"{label:<24} {value}")
+    echo(f"G-BERTScore: {report.bertscore}")
     problems = _problems(report.counts)
     if problems:
-        typer.echo("counted: " + problems)
-    typer.echo(f"wrote {paths['report']}, {paths['per_graph']}, {paths['f1_histograms']}")
+        echo("counted: " + problems)
+    echo(f"wrote {paths['report']}, {paths['per_graph']}, {paths['f1_histograms']}")
 
 
 def _prf_text(value: dict) -> str:
@@ -158,12 +159,13 @@ def judge_command(
     calibration curves."""
     from kgjudge.metrics import evaluate_judgements, write_judge_report
 
+    check_out_folder(out)
     report = evaluate_judgements(judgements, labels, judge=judge, n_bins=bins)
     paths = write_judge_report(report, out)
-    typer.echo(f"judge: {report.judge}   scored: {report.n} ({report.n_positive} true)")
+    echo(f"judge: {report.judge}   scored: {report.n} ({report.n_positive} true)")
     for name in ("accuracy", "precision", "recall", "f1", "auroc", "average_precision", "ece"):
-        typer.echo(f"{name:<18} {_fmt(getattr(report, name))}")
+        echo(f"{name:<18} {_fmt(getattr(report, name))}")
     problems = {k: v for k, v in report.counts.items() if v and k not in ("judgements", "labels", "scored")}
     if problems:
-        typer.echo("counted: " + ", ".join(f"{k}={v}" for k, v in problems.items()))
-    typer.echo("wrote " + ", ".join(str(p) for p in paths.values()))
+        echo("counted: " + ", ".join(f"{k}={v}" for k, v in problems.items()))
+    echo("wrote " + ", ".join(str(p) for p in paths.values()))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from kgjudge.cli._app import app, handles_errors
+from kgjudge.cli._app import app, echo, handles_errors
 from kgjudge.cli._output import ProgressOption, VerboseOption
 
 
@@ -24,10 +24,10 @@ def filter_command(
     from kgjudge.judges import filter_examples
 
     s = filter_examples(inputs, config, out, restart=restart, progress=progress)
-    typer.echo(f"kept {s.kept} of {s.examples} examples, rejected {s.rejected}; {s.malformed} malformed records in rejects.jsonl")
+    echo(f"kept {s.kept} of {s.examples} examples, rejected {s.rejected}; {s.malformed} malformed records in rejects.jsonl")
     for r in s.rounds:
         label = "select" if r.threshold is None else f"threshold {r.threshold:.3f}"
-        typer.echo(f"round {r.round}: {r.candidates} judged, kept {r.kept}, rejected {r.rejected} ({label})")
+        echo(f"round {r.round}: {r.candidates} judged, kept {r.kept}, rejected {r.rejected} ({label})")
     u = s.this_run
-    typer.echo(f"this run: {u.model_calls} model calls, cache hits {u.cache_hits}/{u.requests}, {s.wall_seconds:.1f} s")
-    typer.echo(f"report: {s.files['report.md']}")
+    echo(f"this run: {u.model_calls} model calls, cache hits {u.cache_hits}/{u.requests}, {s.wall_seconds:.1f} s")
+    echo(f"report: {s.files['report.md']}")

@@ -10,7 +10,7 @@ from typing import Optional
 import typer
 
 from kgjudge._errors import ConfigError, InputError
-from kgjudge.cli._app import app, handles_errors
+from kgjudge.cli._app import app, echo, handles_errors
 from kgjudge.cli._llm_cmd import model_app
 from kgjudge.cli._output import ProgressOption, VerboseOption
 
@@ -31,7 +31,7 @@ def _train(task: str, config: Path, restart: bool) -> None:
 
     cfg = load_train_config(config)
     meta = train(task, cfg, config_text=config.read_text(encoding="utf-8"), log=write, restart=restart)
-    typer.echo(json.dumps({"adapter": cfg.output, "steps": meta.training["steps"],
+    echo(json.dumps({"adapter": cfg.output, "steps": meta.training["steps"],
                            "seconds": meta.training["seconds"], "metrics": meta.metrics}, indent=2))
 
 
@@ -66,7 +66,7 @@ def train_data(
         raise ConfigError(f"unknown task '{task}'", key="task", choices=["judge", "extractor"])
     examples, summary = build_examples(task, load_train_config(config))  # type: ignore[arg-type]
     write_jsonl(out, examples)
-    typer.echo(json.dumps({"examples": len(examples), "file": str(out), **summary}, indent=2))
+    echo(json.dumps({"examples": len(examples), "file": str(out), **summary}, indent=2))
 
 
 @judge_app.command("calibrate")
@@ -117,7 +117,7 @@ def judge_calibrate(
     calibration = {**result.model_dump(), "data": str(data), "split": split or None, "limit": limit}
     if not dry_run:
         write_threshold(config, result.threshold, calibration, section)
-    typer.echo(json.dumps({**calibration, "written": not dry_run, "config": str(config)}, indent=2))
+    echo(json.dumps({**calibration, "written": not dry_run, "config": str(config)}, indent=2))
 
 
 @judge_app.command("triples")
@@ -145,7 +145,7 @@ def judge_triples(
         bar.advance(len(items))
     write_jsonl(out, judgements)
     kept = sum(j.label for j in judgements)
-    typer.echo(json.dumps({"triples": len(judgements), "kept": kept, "rejected": len(judgements) - kept,
+    echo(json.dumps({"triples": len(judgements), "kept": kept, "rejected": len(judgements) - kept,
                            "out": str(out)}))
 
 
@@ -196,7 +196,7 @@ def cascade_command(
     if report:
         report.parent.mkdir(parents=True, exist_ok=True)
         report.write_text(totals.model_dump_json(indent=2))
-    typer.echo(totals.model_dump_json(indent=2))
+    echo(totals.model_dump_json(indent=2))
 
 
 @model_app.command("adapter")
@@ -205,4 +205,4 @@ def model_adapter(name: str = typer.Argument(..., help="packaged:<name> or a fol
     """Print the folder of a LoRA adapter (for ``vllm serve --lora-modules NAME=PATH``)."""
     from kgjudge.llm import resolve_adapter
 
-    typer.echo(resolve_adapter(name))
+    echo(resolve_adapter(name))

@@ -12,7 +12,7 @@ import typer
 
 from kgjudge._errors import ConfigError
 from kgjudge._records import ChatMessage
-from kgjudge.cli._app import app, get_config, handles_errors
+from kgjudge.cli._app import app, echo, get_config, handles_errors
 from kgjudge.cli._output import VerboseOption
 
 model_app = typer.Typer(help="Locate and prepare models.", no_args_is_help=True)
@@ -63,26 +63,26 @@ def llm_command(
     request = LLMRequest(**fields)
 
     started = time.perf_counter()
-    typer.echo(f"loading backend '{backend}' ({cfg.backends[backend].type})...", err=True)
-    client = LLM(build_backend(cfg.backends[backend], key=f"backends.{backend}"),
+    echo(f"loading backend '{backend}' ({cfg.backends[backend].type})...", err=True)
+    client = LLM(build_backend(cfg.backends[backend], file=cfg.source_file, key=f"backends.{backend}"),
                  None if no_cache else build_cache(cfg.cache))
     loaded = time.perf_counter()
     if request.choices:
         result = client.score_choices_sync([request])[0]
         if as_json:
-            typer.echo(json.dumps({**result.model_dump(mode="json"), "probs": result.probs}, ensure_ascii=False))
+            echo(json.dumps({**result.model_dump(mode="json"), "probs": result.probs}, ensure_ascii=False))
         else:
             for choice, lp, p in zip(result.choices, result.logprobs, result.probs):
-                typer.echo(f"{choice}\tlogprob={lp:.4f}\tp={p:.4f}")
-            typer.echo(f"best: {result.best}")
+                echo(f"{choice}\tlogprob={lp:.4f}\tp={p:.4f}")
+            echo(f"best: {result.best}")
     else:
         result = client.generate_sync([request])[0]
         if as_json:
-            typer.echo(result.model_dump_json())
+            echo(result.model_dump_json())
         else:
-            typer.echo(json.dumps(result.parsed, ensure_ascii=False, indent=2) if schema else result.text)
+            echo(json.dumps(result.parsed, ensure_ascii=False, indent=2) if schema else result.text)
     u = client.usage
-    typer.echo(
+    echo(
         f"[{client.backend.model_id}] load {loaded - started:.1f}s, call {time.perf_counter() - loaded:.2f}s, "
         f"cache hits {u.cache_hits}/{u.requests}, tokens in {u.prompt_tokens} out {u.completion_tokens}",
         err=True,
@@ -106,8 +106,8 @@ def model_path(
     from kgjudge.llm import hf_model_dir, model_store_dir, resolve_adapter, resolve_model
 
     if store:
-        typer.echo(str(model_store_dir()))
+        echo(str(model_store_dir()))
     elif adapter is not None:
-        typer.echo(str(Path(resolve_adapter(adapter)).resolve()))
+        echo(str(Path(resolve_adapter(adapter)).resolve()))
     else:
-        typer.echo(str(hf_model_dir(resolve_model(model, gguf_file))))
+        echo(str(hf_model_dir(resolve_model(model, gguf_file))))

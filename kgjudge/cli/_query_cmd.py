@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Optional
 
 import typer
 
-from kgjudge.cli._app import app, fail, get_config, handles_errors
+from kgjudge.cli._app import app, echo, fail, get_config, handles_errors
 from kgjudge.cli._output import ProgressOption, VerboseOption
 
 if TYPE_CHECKING:
@@ -85,18 +85,18 @@ def query_command(
     with rag:
         if retrieve_only:
             context = rag.retrieve(question, mode)  # type: ignore[arg-type]
-            typer.echo(context.model_dump_json(indent=2) if as_json else "\n".join(_context_lines(context)))
+            echo(context.model_dump_json(indent=2) if as_json else "\n".join(_context_lines(context)))
             found = not context.nothing_found
             if not found and not as_json:
-                typer.echo(f"nothing found: {context.nothing_found}")
+                echo(f"nothing found: {context.nothing_found}")
         else:
             answer = rag.query(question, mode)  # type: ignore[arg-type]
             if as_json:
-                typer.echo(answer.model_dump_json(indent=2))
+                echo(answer.model_dump_json(indent=2))
             else:
                 if show_context:
-                    typer.echo("\n".join(_context_lines(answer.context)) + "\n")
-                typer.echo("\n".join(_answer_lines(answer)))
+                    echo("\n".join(_context_lines(answer.context)) + "\n")
+                echo("\n".join(_answer_lines(answer)))
             found = answer.found
     if not found:
         raise typer.Exit(1)
@@ -118,12 +118,12 @@ def communities_command(
         where = rag.index_dir
         count = len(rag.communities.communities)
     if as_json:
-        typer.echo(json.dumps({"index_dir": str(where), "up_to_date": report is None,
+        echo(json.dumps({"index_dir": str(where), "up_to_date": report is None,
                                "report": report.model_dump() if report else None, "communities": count}))
     elif report is None:
-        typer.echo(f"{count} communities in {where} are up to date with the store")
+        echo(f"{count} communities in {where} are up to date with the store")
     else:
-        typer.echo(f"{report.communities} communities in {where}: {report.summarised} summarised, {report.reused} kept, "
+        echo(f"{report.communities} communities in {where}: {report.summarised} summarised, {report.reused} kept, "
                    f"{report.from_facts} described by their facts, {report.removed} removed ({report.seconds:.1f} s)")
         for failure in report.failures:
-            typer.echo(f"warning: {failure}", err=True)
+            echo(f"warning: {failure}", err=True)

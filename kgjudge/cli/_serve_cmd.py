@@ -9,7 +9,7 @@ from typing import Optional
 
 import typer
 
-from kgjudge.cli._app import app, handles_errors
+from kgjudge.cli._app import app, echo, handles_errors
 
 
 @app.command("serve")
@@ -37,7 +37,7 @@ def serve_command(
 
     explorer = open_explorer(out, config, runs=run, allow_edit=allow_edit, curation_log=curation_log)
     try:
-        serve(explorer, host=host, port=port, cors_origins=cors_origin, echo=lambda m: typer.echo(m, err=True))
+        serve(explorer, host=host, port=port, cors_origins=cors_origin, echo=lambda m: echo(m, err=True))
     except BaseException:
         explorer.close()
         raise
@@ -75,5 +75,5 @@ def export_labels_command(
     examples, counts = export_labels(read_decisions(log), text, seed=seed, dev_fraction=dev_fraction,
                                      test_fraction=test_fraction)
     write_jsonl(target, examples)
-    typer.echo(json.dumps({"examples": len(examples), **counts, "file": str(target),
+    echo(json.dumps({"examples": len(examples), **counts, "file": str(target),
                            "train_with": {"data": {"sources": [{"examples": str(target)}]}}}, indent=2))

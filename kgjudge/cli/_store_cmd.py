@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Optional
 import typer
 
 from kgjudge._errors import InputError, KGJudgeError
-from kgjudge.cli._app import app, get_config, handles_errors
+from kgjudge.cli._app import app, echo, get_config, handles_errors
 
 if TYPE_CHECKING:
     from kgjudge.graph import GraphStore
@@ -21,10 +21,10 @@ if TYPE_CHECKING:
 CONFIG_HELP = "config file whose store: section names the store; the embedded RDF store if omitted"
 
 
-def _open(config: Optional[Path]) -> GraphStore:
+def _open(config: Optional[Path], *, read_only: bool = False) -> GraphStore:
     from kgjudge.graph import open_store
 
-    return open_store(get_config(config), file=str(config) if config else None)
+    return open_store(get_config(config), file=str(config) if config else None, read_only=read_only)
 
 
 @app.command("load")
@@ -50,8 +50,8 @@ def load_command(
                               batch_size=batch_size, errors=errors)
         stats = store.stats()
     for message in result.errors:
-        typer.echo(f"error: {message}", err=True)
-    typer.echo(
+        echo(f"error: {message}", err=True)
+    echo(
         f"loaded {result.triples} triple(s) and {result.judgements} judgement(s) into {store.name}; "
         f"the store now has {stats.triples} triple(s), {stats.entities} entities"
     )
@@ -68,7 +68,11 @@ def stats_command(
                                 "repair what differs, saying what was repaired"),
     as_json: bool = typer.Option(False, "--json", help="print the statistics as JSON"),
 ) -> None:
-    """Print counts of entities, triples, judgements, relations, documents and origins."""
+    """Print counts of entities, triples, judgements, relations, documents and origins.
+
+    The store must exist: a mistyped path is an error (exit status 2), never a new empty store.
+    With --out --verify, compare a build's store with its files and repair what differs.
+    """
     if verify:
         if out is None:
             raise KGJudgeError("--verify needs --out: the build output folder to check")
@@ -76,29 +80,30 @@ def stats_command(
 
         report = Verify(out).run()
         if as_json:
-            typer.echo(json.dumps({**report.model_dump(), "repaired": report.repaired, "lines": report.lines()}))
+            echo(json.dumps({**report.model_dump(), "repaired": report.repaired, "lines": report.lines()}))
         else:
             for line in report.lines():
-                typer.echo(line)
+                echo(line)
         return
     if out is not None:
         if config is not None:
             raise KGJudgeError("give either --config or --out")
+        from kgjudge.graph import open_store
         from kgjudge.pipeline import BuildFolder
 
-        store_cm: GraphStore = BuildFolder(out).open_store()
+        store_cm: GraphStore = open_store(BuildFolder(out).store_slot(), file=str(out / "manifest.json"), read_only=True)
     else:
-        store_cm = _open(config)
+        store_cm = _open(config, read_only=True)
     with store_cm as store:
         stats = store.stats()
         features = store.features
     if as_json:
-        typer.echo(json.dumps({"store": store.name, **stats.model_dump(), "features": features.model_dump()}))
+        echo(json.dumps({"store": store.name, **stats.model_dump(), "features": features.model_dump()}))
         return
-    typer.echo(f"store: {store.name}")
+    echo(f"store: {store.name}")
     for key, value in stats.model_dump().items():
-        typer.echo(f"{key}: {value}")
-    typer.echo("features: " + (", ".join(k for k, v in features.model_dump().items() if v) or "none"))
+        echo(f"{key}: {value}")
+    echo("features: " + (", ".join(k for k, v in features.model_dump().items() if v) or "none"))
 
 
 @app.command("export")
@@ -119,17 +124,17 @@ def export_command(
         raise KGJudgeError("give either --to-config or --format with --output")
     if fmt is not None and output is None:
         raise KGJudgeError("--format needs --output")
-    with _open(config) as source:
+    with _open(config, read_only=True) as source:
         if to_config is not None:
             with open_store(get_config(to_config), file=str(to_config)) as target:
                 count = copy_store(source, target)
-                typer.echo(f"copied {count} triple(s) from {source.name} to {target.name}")
+                echo(f"copied {count} triple(s) from {source.name} to {target.name}")
             return
         assert fmt is not None and output is not None
         if fmt == "jsonl":
             count, judged = export_jsonl(source, output, judgements_output)
-            typer.echo(f"wrote {count} triple(s) to {output}" + (f" and {judged} judgement(s) to {judgements_output}"
+            echo(f"wrote {count} triple(s) to {output}" + (f" and {judged} judgement(s) to {judgements_output}"
                                                                  if judgements_output else ""))
         else:
             path = export_store(source, output, fmt)
-            typer.echo(f"wrote {fmt} to {path}")
+            echo(f"wrote {fmt} to {path}")

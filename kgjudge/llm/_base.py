@@ -5,6 +5,13 @@ client adds what all backends share: capability checks, the response cache, JSON
 schema validation and one repair retry, usage counters, and the progress hook
 (:mod:`kgjudge._progress`): requests sent and answered, within a batch too when the backend
 calls :func:`report_finished` as requests of the batch finish.
+
+Replies are untrusted: a lone surrogate in a reply's text is replaced by U+FFFD, as a UTF-8
+decoder does with bytes it cannot read (so every reply can be hashed, cached and written), and
+JSON that nests too deeply or holds a lone surrogate escape does not parse. The cache keeps the
+raw reply, never the verdict on it: a cached reply is parsed again each time it is served, so a
+reply that failed to parse gives the same recorded failure (and a re-run still makes no model
+call), never a result that passes for good; a cache entry that no longer validates is a miss.
 """
 
 from __future__ import annotations
@@ -18,12 +25,15 @@ from contextvars import ContextVar
 from typing import Any, ClassVar, Literal, TypeVar, overload
 
 import jsonschema
+from pydantic import ValidationError
 
 from kgjudge import _progress
 from kgjudge._cache import ResponseCache, cache_key
 from kgjudge._errors import BackendError, ConfigError, ParseError
+from kgjudge._jsonl import loads_checked
 from kgjudge._prompts import render
 from kgjudge._records import ChatMessage
+from kgjudge._text import replace_surrogates
 from kgjudge.llm._constrain import close_json
 from kgjudge.llm._types import Capabilities, ChoiceScores, GenerationResult, LLMRequest, Usage
 
@@ -109,20 +119,34 @@ class LLMBackend(ABC):
 
 
 def extract_json(text: str) -> Any:
-    """Parse the first JSON value in ``text``, tolerating code fences and surrounding prose."""
+    """Parse the first JSON value in ``text``, tolerating code fences and surrounding prose.
+
+    Parsing is strict (:func:`kgjudge._jsonl.loads_checked`): no NaN, no lone surrogate escape,
+    at most :data:`kgjudge._jsonl.MAX_DEPTH` levels of nesting.
+
+    Raises:
+        ValueError: saying why; never another exception, whatever ``text`` holds.
+    """
     stripped = text.strip()
     if stripped.startswith("```"):
         stripped = stripped.split("\n", 1)[1] if "\n" in stripped else ""
         stripped = stripped.rsplit("```", 1)[0]
     try:
-        return json.loads(stripped)
-    except json.JSONDecodeError:
-        pass
+        return loads_checked(stripped)
+    except ValueError as exc:
+        if not isinstance(exc.__cause__, json.JSONDecodeError):
+            raise  # valid JSON that cannot be used: no point looking for another value in it
     starts = [i for i in (stripped.find("{"), stripped.find("[")) if i >= 0]
     if not starts:
         raise ValueError("no JSON object or array found")
-    value, _ = json.JSONDecoder().raw_decode(stripped[min(starts) :])
-    return value
+    try:
+        return loads_checked(stripped[min(starts) :], raw_decode=True)
+    except ValueError as exc:
+        # A syntax error keeps the json module's own message: a reply spans lines, and the
+        # repair request shows the model this text.
+        if isinstance(exc.__cause__, json.JSONDecodeError):
+            raise exc.__cause__ from None
+        raise
 
 
 def check_json(text: str, schema: dict[str, Any]) -> Any:
@@ -136,6 +160,16 @@ def check_json(text: str, schema: dict[str, Any]) -> Any:
         where = "/".join(str(p) for p in error.absolute_path) or "<root>"
         raise ValueError(f"schema violation at {where}: {error.message}")
     return value
+
+
+def _clean(result: Any) -> Any:
+    """A result whose text can be hashed, cached and written (lone surrogates replaced)."""
+    text = getattr(result, "text", None)
+    if isinstance(text, str) and not text.isascii():
+        valid = replace_surrogates(text)
+        if valid != text:
+            return result.model_copy(update={"text": valid})
+    return result
 
 
 def repair_request(request: LLMRequest, raw: str, error: str) -> LLMRequest:
@@ -224,6 +258,16 @@ class LLM:
     def _key(self, op: str, req: LLMRequest) -> str:
         return cache_key(op, self.backend.name, self.backend.fingerprint(), req.model_dump(mode="json"))
 
+    def _hit(self, key: str, result_type: type[Any]) -> Any:
+        """The cached result of ``key``, or None (an entry that no longer validates is a miss)."""
+        hit = self.cache.get(key) if self.cache is not None else None
+        if hit is None:
+            return None
+        try:
+            return _clean(result_type.model_validate({**hit, "cached": True}))
+        except (ValidationError, TypeError):
+            return None
+
     async def _cached(self, op: str, requests: Sequence[LLMRequest], call: Any, result_type: type[Any]) -> list[Any]:
         """Answer from the cache where possible; send the misses to ``call`` in one batch.
 
@@ -233,9 +277,9 @@ class LLM:
         keys = [self._key(op, r) for r in requests]
         pending: dict[str, list[int]] = {}
         for i, key in enumerate(keys):
-            hit = self.cache.get(key) if self.cache is not None and key not in pending else None
+            hit = self._hit(key, result_type) if key not in pending else None
             if hit is not None:
-                results[i] = result_type.model_validate({**hit, "cached": True})
+                results[i] = hit
             else:
                 pending.setdefault(key, []).append(i)
         unique = [slots[0] for slots in pending.values()]
@@ -261,6 +305,7 @@ class LLM:
             self.usage.model_calls += len(unique)
             batch.finish(sum(r.prompt_tokens + getattr(r, "completion_tokens", 0) for r in fresh))
             for (key, slots), res in zip(pending.items(), fresh):
+                res = _clean(res)
                 self.usage.prompt_tokens += res.prompt_tokens
                 self.usage.completion_tokens += getattr(res, "completion_tokens", 0)
                 if self.cache is not None:
@@ -304,7 +349,7 @@ class LLM:
                 if closed is not None:
                     # Cut by max_tokens (a looping reply, typically): its complete elements are
                     # kept, which costs nothing, where a repair costs a second full reply.
-                    results[i] = res.model_copy(update={"text": closed, "parsed": json.loads(closed)})
+                    results[i] = res.model_copy(update={"text": closed, "parsed": loads_checked(closed)})
                 else:
                     failures[i] = str(exc)
         if failures:

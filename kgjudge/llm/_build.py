@@ -38,5 +38,5 @@ def build_llm(
 
 def llm_from_config(config: KGJudgeConfig, name: str = "default") -> LLM:
     """The :class:`LLM` client for backend ``name`` of a loaded config, with its cache."""
-    slot = backend_of(config.backends, name, key="backends")
-    return LLM(build_backend(slot, key=f"backends.{name}"), build_cache(config.cache))
+    slot = backend_of(config.backends, name, file=config.source_file, key="backends")
+    return LLM(build_backend(slot, file=config.source_file, key=f"backends.{name}"), build_cache(config.cache))

@@ -19,15 +19,21 @@ JSON prefix:
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any
 
 import jsonschema
 
 from kgjudge._errors import ConfigError
 from kgjudge._extras import require
+from kgjudge._jsonl import MAX_DEPTH, loads_checked
 
 COMPACT = {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": "}
+# close_json parses candidates of at most this many times the text's length, plus CLOSE_BUDGET_CHARS.
+CLOSE_BUDGET_TEXTS = 4
+CLOSE_BUDGET_CHARS = 200_000
 
 
 def schema_valid(value: Any, schema: dict[str, Any]) -> bool:
@@ -39,6 +45,7 @@ class _Frame:
     kind: str  # "[" or "{"
     start: int
     elements: list[tuple[int, int]] = field(default_factory=list)
+    seen: set[str] = field(default_factory=set)  # the texts of ``elements`` (arrays)
     element_start: int | None = None
     expect_key: bool = False  # objects: the next string is a key
 
@@ -47,7 +54,10 @@ class JsonPrefix:
     """An incremental scanner of a JSON text that is a valid prefix of a JSON value.
 
     It records where the text could be cut and closed into a complete value (``cuts``), and
-    whether the element completed last repeats an earlier element of its array.
+    whether the element completed last repeats an earlier element of its array. Work and memory
+    grow with the text, not its square, whatever it holds (a reply is untrusted): cuts deeper
+    than :data:`~kgjudge._jsonl.MAX_DEPTH` are not recorded (no strict parser reads them), and
+    repeats are kept as positions (:attr:`repeat_cuts`) until their text is asked for.
 
     Example:
         >>> p = JsonPrefix(); p.feed('[["a", "b", "c"], ["a", "b", "c"]')
@@ -59,15 +69,35 @@ class JsonPrefix:
         self.text = ""
         self.stack: list[_Frame] = []
         self.cuts: list[tuple[int, str]] = []  # (position, closing brackets)
+        self._closer_texts: dict[str, str] = {}  # one string object per distinct closing
         self.done = False
         self._in_string = False
         self._escape = False
         self._string_start = 0
         self._scalar_start: int | None = None
-        self.repeats: list[str] = []  # texts closed before each repeated array element
+        self.repeat_cuts: list[tuple[int, str]] = []  # a cut before each repeated array element
 
-    def _closers(self) -> str:
-        return "".join("]" if f.kind == "[" else "}" for f in reversed(self.stack))
+    @property
+    def repeats(self) -> list[str]:
+        """The texts closed before each repeated array element, first repeat first."""
+        return [self.repeat_text(i) for i in range(len(self.repeat_cuts))]
+
+    def repeat_text(self, index: int) -> str:
+        """The text closed before repeat ``index``."""
+        at, closers = self.repeat_cuts[index]
+        return self.text[:at] + closers
+
+    def _closers(self) -> str | None:
+        """What closes the open values, or None when they nest too deeply to be read."""
+        if len(self.stack) > MAX_DEPTH:
+            return None
+        closers = "".join("]" if f.kind == "[" else "}" for f in reversed(self.stack))
+        return self._closer_texts.setdefault(closers, closers)
+
+    def _cut(self, at: int) -> None:
+        closers = self._closers()
+        if closers is not None:
+            self.cuts.append((at, closers))
 
     def _value_started(self, at: int) -> None:
         if self.stack and self.stack[-1].element_start is None:
@@ -80,14 +110,17 @@ class JsonPrefix:
             return
         frame = self.stack[-1]
         start = frame.element_start if frame.element_start is not None else end
-        element = self.text[start:end]
-        if frame.kind == "[" and any(self.text[a:b] == element for a, b in frame.elements):
-            self.repeats.append(self.text[: frame.elements[-1][1]] + self._closers())
+        if frame.kind == "[":
+            element = self.text[start:end]
+            closers = self._closers()
+            if element in frame.seen and closers is not None:
+                self.repeat_cuts.append((frame.elements[-1][1], closers))
+            frame.seen.add(element)
         frame.elements.append((start, end))
         frame.element_start = None
         if frame.kind == "{":
             frame.expect_key = True
-        self.cuts.append((end, self._closers()))
+        self._cut(end)
 
     def feed(self, chunk: str) -> None:
         base = len(self.text)
@@ -122,7 +155,7 @@ class JsonPrefix:
             elif ch in "[{":
                 self._value_started(i)
                 self.stack.append(_Frame(ch, i, expect_key=ch == "{"))
-                self.cuts.append((i + 1, self._closers()))
+                self._cut(i + 1)
             elif ch in "]}":
                 if not self.stack:
                     return
@@ -135,21 +168,33 @@ class JsonPrefix:
                 self._value_started(i)
                 self._scalar_start = i
 
-    def closings(self) -> list[str]:
-        """Complete texts from cutting at each recorded point, longest first."""
-        return [self.text[:at] + closers for at, closers in reversed(self.cuts)]
+    def closings(self) -> Iterator[str]:
+        """Complete texts from cutting at each recorded point, longest first (made one at a
+        time: each is as long as the text)."""
+        return (self.text[:at] + closers for at, closers in reversed(self.cuts))
 
 
 def close_json(text: str, schema: dict[str, Any]) -> str | None:
     """``text`` if it is a complete schema-valid value, else the longest cut of it at a complete
-    element, closed, that is; None when there is none."""
+    element, closed, that is; None when there is none.
+
+    Candidates are parsed strictly (:func:`kgjudge._jsonl.loads_checked`): a cut that would nest
+    too deeply or keep a lone surrogate escape or NaN is no candidate.
+    """
     prefix = JsonPrefix()
     prefix.feed(text)
-    candidates = ([text] if prefix.done else []) + prefix.repeats[:1] + prefix.closings()
+    first_repeat = [prefix.repeat_text(0)] if prefix.repeat_cuts else []
+    candidates = chain([text] if prefix.done else [], first_repeat, prefix.closings())
+    # Each candidate costs a parse of up to the whole text: when the longest cuts do not
+    # validate, a shorter one rarely does, so a long reply gets a bounded number of tries.
+    budget = CLOSE_BUDGET_TEXTS * len(text) + CLOSE_BUDGET_CHARS
     for candidate in candidates:
+        budget -= len(candidate)
+        if budget < 0:
+            return None
         try:
-            value = json.loads(candidate)
-        except json.JSONDecodeError:
+            value = loads_checked(candidate)
+        except ValueError:
             continue
         if schema_valid(value, schema):
             return candidate

@@ -13,7 +13,6 @@ import contextlib
 import functools
 import importlib.util
 import inspect
-import json
 import os
 import threading
 import warnings
@@ -26,6 +25,7 @@ from pydantic import Field
 from kgjudge._config import Slot
 from kgjudge._errors import BackendError, ConfigError
 from kgjudge._extras import require
+from kgjudge._jsonl import loads_checked
 from kgjudge._registry import backends
 from kgjudge.llm._base import LLMBackend, report_finished
 from kgjudge.llm._constrain import JsonGrammar, JsonPrefix, apply_bitmask, close_json, schema_valid
@@ -158,9 +158,10 @@ class _Decoding:
             # A split multi-byte character decodes as U+FFFD until its last byte arrives.
             ready = text.rstrip("\ufffd")
             if ready.startswith(self.json.text):
-                seen = len(self.json.repeats)
+                seen = len(self.json.repeat_cuts)
                 self.json.feed(ready[len(self.json.text) :])
-                for closed in self.json.repeats[seen:]:
+                for index in range(seen, len(self.json.repeat_cuts)):
+                    closed = self.json.repeat_text(index)
                     if _parses_to_schema(closed, self.request.json_schema):
                         self.closed, self.finish = closed, "stop"
                         return False
@@ -189,8 +190,8 @@ class _Decoding:
 
 def _parses_to_schema(text: str, schema: dict[str, Any] | None) -> bool:
     try:
-        return schema_valid(json.loads(text), schema or {})
-    except json.JSONDecodeError:
+        return schema_valid(loads_checked(text), schema or {})
+    except ValueError:  # not JSON, or JSON no reply may hold (too deep, a lone surrogate, NaN)
         return False
 
 

@@ -2,7 +2,10 @@
 async client.
 
 Retries use tenacity (exponential backoff with jitter) on timeouts, connection errors, 408/409/
-429 and 5xx; other errors fail at once. ``score_choices`` reads the first generated token's
+429 and 5xx, and on a 200 answer whose body is not JSON or holds no choice (a proxy's error page,
+a cut-off body); other errors fail at once. A ``Retry-After`` (or ``retry-after-ms``) header on
+a retryable answer sets the wait, bounded by ``max_backoff_s``. A 200 answer that is not a
+completion becomes a BackendError quoting the start of the body. ``score_choices`` reads the first generated token's
 ``top_logprobs``; with ``echo_scoring`` a raw-prompt request is scored exactly from the echoed
 prompt log-probabilities of ``prompt + choice`` (vLLM and other servers that implement echo).
 """
@@ -13,15 +16,18 @@ import asyncio
 import json
 import math
 from collections.abc import Sequence
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 
 from pydantic import Field
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random_exponential
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from kgjudge._config import Slot, resolve_env
 from kgjudge._errors import BackendError, ConfigError
 from kgjudge._extras import require
 from kgjudge._registry import backends
+from kgjudge._text import redact_urls
 from kgjudge.llm._base import LLMBackend, reporting
 from kgjudge.llm._types import Capabilities, ChoiceScores, GenerationResult, LLMRequest
 
@@ -41,13 +47,15 @@ class OpenAIConfig(Slot):
     """
 
     type: Literal["openai.v1"] = "openai.v1"
-    base_url: str | None = Field(default=None, description="server URL ending in /v1; None = api.openai.com")
+    base_url: str | None = Field(
+        default=None, description="server URL ending in /v1 (or an environment reference); None = api.openai.com"
+    )
     model: str
     api_key: str | None = Field(default=None, description="an environment reference, e.g. ${env:OPENAI_API_KEY}")
     timeout_s: float = Field(default=120.0, gt=0)
     max_retries: int = Field(default=4, ge=0)
     backoff_s: float = Field(default=0.5, gt=0, description="base of the exponential backoff")
-    max_backoff_s: float = Field(default=30.0, gt=0)
+    max_backoff_s: float = Field(default=30.0, gt=0, description="longest wait between tries, Retry-After included")
     max_concurrency: int = Field(default=16, ge=1)
     top_logprobs: int = Field(default=20, ge=1, le=20)
     json_mode: Literal["auto", "json_schema", "json_object"] = Field(
@@ -60,13 +68,78 @@ class OpenAIConfig(Slot):
     vllm_extras: bool = Field(default=False, description="use vLLM's structured_outputs for raw prompts")
 
 
+class _NotACompletion(Exception):
+    """A 200 answer whose body is not the completion asked for."""
+
+    def __init__(self, message: str, *, retryable: bool) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
 def _is_retryable(exc: BaseException) -> bool:
     openai = require("openai", "openai")
+    if isinstance(exc, _NotACompletion):
+        return exc.retryable
     if isinstance(exc, (openai.APITimeoutError, openai.APIConnectionError)):
         return True
     if isinstance(exc, openai.APIStatusError):
         return exc.status_code in RETRYABLE_STATUS or exc.status_code >= 500
     return False
+
+
+def retry_after(exc: BaseException | None) -> float | None:
+    """Seconds an HTTP error answer asks the client to wait (``retry-after-ms``, or
+    ``Retry-After`` in seconds or as an HTTP date), or None when it does not say."""
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None)
+    if headers is None:
+        return None
+    try:
+        if headers.get("retry-after-ms") is not None:
+            return max(0.0, float(headers["retry-after-ms"]) / 1000)
+        value = headers.get("retry-after")
+        if value is None:
+            return None
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            when = parsedate_to_datetime(value)
+            return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def _completion(raw: Any, method: str) -> Any:
+    """The parsed completion of a raw 200 answer, or _NotACompletion quoting its body."""
+    openai = require("openai", "openai")
+    body = raw.text if isinstance(raw.text, str) else ""
+    start = repr(body[:120]) + (" ..." if len(body) > 120 else "")
+
+    def bad(what: str, retryable: bool) -> _NotACompletion:
+        return _NotACompletion(f"server answered HTTP 200 with {what}, not a completion: {start}", retryable=retryable)
+
+    try:
+        parsed = raw.parse()
+    except ValueError as exc:  # the body is not JSON (cut off, or an error page sent as JSON)
+        raise bad("a body that is not JSON", True) from exc
+    expected = openai.types.chat.ChatCompletion if method == "chat" else openai.types.Completion
+    if not isinstance(parsed, expected):
+        raise bad("a body that is not JSON" if isinstance(parsed, str) else "JSON of another shape", isinstance(parsed, str))
+    choices = getattr(parsed, "choices", None)
+    if not isinstance(choices, list):
+        raise bad("JSON without 'choices'", False)
+    if not choices:
+        raise bad("no choices", True)
+    field = "message" if method == "chat" else "text"
+    first = choices[0]
+    if method == "chat":
+        content = getattr(getattr(first, "message", None), "content", 0)
+        ok = getattr(first, "message", None) is not None and (content is None or isinstance(content, str))
+    else:
+        ok = isinstance(getattr(first, "text", None), str)
+    if not ok:
+        raise bad(f"a choice without a text '{field}'", False)
+    return parsed
 
 
 def _match_choice(choice: str, top: dict[str, float]) -> tuple[str | None, bool]:
@@ -100,6 +173,7 @@ class OpenAIBackend(LLMBackend):
             prefix_caching=config.prefix_caching,
         )
         self._api_key = resolve_env(config.api_key, key="api_key") or "EMPTY"
+        self._base_url = resolve_env(config.base_url, key="base_url")
         self._http_client = http_client
         # The async client's connection pool and the concurrency semaphore belong to one event
         # loop; a backend used from several loops (successive asyncio.run calls) gets one each.
@@ -107,7 +181,12 @@ class OpenAIBackend(LLMBackend):
         self._json_mode = "json_schema" if config.json_mode in ("auto", "json_schema") else "json_object"
 
     def fingerprint(self) -> str:
-        return f"{self.config.base_url}|{self.config.model}"
+        return f"{self._base_url}|{self.config.model}"
+
+    @property
+    def where(self) -> str:
+        """The server, as it may be shown in messages (credentials redacted)."""
+        return redact_urls(self._base_url or "api.openai.com")
 
     def _loop_state(self) -> tuple[Any, asyncio.Semaphore]:
         openai = require("openai", "openai")
@@ -118,7 +197,7 @@ class OpenAIBackend(LLMBackend):
         state = self._per_loop.get(id(loop))
         if state is None:
             client = openai.AsyncOpenAI(
-                base_url=self.config.base_url,
+                base_url=self._base_url,
                 api_key=self._api_key,
                 timeout=self.config.timeout_s,
                 max_retries=0,  # retries are ours (tenacity), so they are counted and bounded once
@@ -131,34 +210,42 @@ class OpenAIBackend(LLMBackend):
     def _model_for(self, req: LLMRequest) -> str:
         return self.config.adapters[req.adapter] if req.adapter else self.config.model
 
+    def _wait(self, state: RetryCallState) -> float:
+        """Retry-After when the server says how long to wait (bounded), else exponential backoff."""
+        asked = retry_after(state.outcome.exception() if state.outcome else None)
+        if asked is not None:
+            return min(asked, self.config.max_backoff_s)
+        return wait_random_exponential(multiplier=self.config.backoff_s, max=self.config.max_backoff_s)(state)
+
     async def _call(self, method: str, **kwargs: Any) -> Any:
         """Call ``chat.completions.create`` or ``completions.create`` with bounded retries."""
         openai = require("openai", "openai")
         client, semaphore = self._loop_state()
-        fn = client.chat.completions.create if method == "chat" else client.completions.create
+        api = client.chat.completions if method == "chat" else client.completions
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.config.max_retries + 1),
-            wait=wait_random_exponential(multiplier=self.config.backoff_s, max=self.config.max_backoff_s),
+            wait=self._wait,
             retry=retry_if_exception(_is_retryable),
             reraise=True,
         )
+        tries = f" after {self.config.max_retries + 1} attempts"
         try:
             async with semaphore:
                 async for attempt in retrying:
                     with attempt:
-                        return await fn(**kwargs)
+                        return _completion(await api.with_raw_response.create(**kwargs), method)
+        except _NotACompletion as exc:
+            raise BackendError(f"{exc}{tries if exc.retryable else ''}", retryable=exc.retryable,
+                               backend=self.name) from exc
         except openai.APIStatusError as exc:
             retryable = _is_retryable(exc)
-            tries = f" after {self.config.max_retries + 1} attempts" if retryable else ""
             raise BackendError(
-                f"server answered HTTP {exc.status_code}{tries}: {exc.message}", retryable=retryable, backend=self.name
+                f"server answered HTTP {exc.status_code}{tries if retryable else ''}: {exc.message}",
+                retryable=retryable, backend=self.name,
             ) from exc
         except (openai.APITimeoutError, openai.APIConnectionError) as exc:
             raise BackendError(
-                f"{type(exc).__name__} talking to {self.config.base_url or 'api.openai.com'} "
-                f"after {self.config.max_retries + 1} attempts: {exc}",
-                retryable=True,
-                backend=self.name,
+                f"{type(exc).__name__} talking to {self.where}{tries}: {exc}", retryable=True, backend=self.name,
             ) from exc
         raise AssertionError("unreachable")
 

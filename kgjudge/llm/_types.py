@@ -106,6 +106,10 @@ class ChoiceScores(_Strict):
     a backend could only see the first token's top log-probabilities and a choice fell outside
     them (its value is then an upper bound).
 
+    Values from a model are untrusted: NaN and +inf count as no evidence for their choice (like
+    -inf), and when no choice has a finite log-probability the scores are not :attr:`usable`
+    (judges then record a failure instead of a decision) and :attr:`probs` is uniform.
+
     Example:
         >>> s = ChoiceScores(choices=["Yes", "No"], logprobs=[-0.1, -2.4])
         >>> s.best, round(s.probs[0], 3)
@@ -127,10 +131,19 @@ class ChoiceScores(_Strict):
         return self
 
     @property
+    def usable(self) -> bool:
+        """Whether at least one choice has a finite log-probability."""
+        return any(math.isfinite(lp) for lp in self.logprobs)
+
+    @property
     def probs(self) -> list[float]:
-        """Probabilities renormalised over the choices (softmax of the log-probabilities)."""
-        top = max(self.logprobs)
-        exps = [math.exp(lp - top) if lp > -math.inf else 0.0 for lp in self.logprobs]
+        """Probabilities renormalised over the choices (softmax of the finite log-probabilities;
+        uniform when none is finite, see :attr:`usable`)."""
+        finite = [lp if math.isfinite(lp) else None for lp in self.logprobs]
+        if not any(lp is not None for lp in finite):
+            return [1.0 / len(self.logprobs)] * len(self.logprobs) if self.logprobs else []
+        top = max(lp for lp in finite if lp is not None)
+        exps = [math.exp(lp - top) if lp is not None else 0.0 for lp in finite]
         total = sum(exps)
         return [e / total for e in exps]
 
@@ -141,7 +154,8 @@ class ChoiceScores(_Strict):
     @property
     def best(self) -> str:
         """The most likely choice."""
-        return self.choices[max(range(len(self.choices)), key=self.logprobs.__getitem__)]
+        probs = self.probs
+        return self.choices[max(range(len(self.choices)), key=probs.__getitem__)]
 
 
 class Usage(BaseModel):

@@ -337,6 +337,15 @@ def _report(pairs: Sequence[GraphPair], pred: str, gold: str, counts_extra: dict
                            seconds=seconds, graphs=rows)
 
 
+def _read_gold(gold: str | os.PathLike[str]) -> tuple[Any, str]:
+    """The gold graphs of ``gold`` and their kind; none at all is an error, since every metric
+    would be a meaningless zero (nothing was evaluated)."""
+    graphs, kind = read_graphs(gold, "gold")
+    if not graphs:
+        raise InputError("holds no gold graph: there is nothing to evaluate against", file=str(gold))
+    return graphs, kind
+
+
 def evaluate_graphs(
     pred: str | os.PathLike[str],
     gold: str | os.PathLike[str],
@@ -373,12 +382,12 @@ def evaluate_graphs(
             and counts them.
 
     Raises:
-        InputError: a gold file cannot be read, two line-based files differ in length, or the
-            predictions are mostly unreadable (with ``max_unreadable_share``).
+        InputError: a gold file cannot be read or holds no graph, two line-based files differ in
+            length, or the predictions are mostly unreadable (with ``max_unreadable_share``).
         ConfigError: a bad option (unknown mode, missing model directory).
     """
     unreadable: list[InputError] = []
-    gold_graphs, gold_kind = read_graphs(gold, "gold")
+    gold_graphs, gold_kind = _read_gold(gold)
     pred_graphs, pred_kind = read_graphs(pred, "pred", unreadable)
     if max_unreadable_share is not None:
         check_readable(pred, pred_graphs, unreadable, max_share=max_unreadable_share)
@@ -463,14 +472,14 @@ def evaluate_build(
             as for :func:`evaluate_graphs`.
 
     Raises:
-        InputError: not a build folder, no gold in it (without ``gold``), or an unreadable gold
-            file.
+        InputError: not a build folder, no gold in it (without ``gold``), or a gold file that
+            cannot be read or holds no graph.
     """
     graphs = read_build(build, gold=gold is None)
     if gold is None:
         gold_graphs, gold_kind, gold_name = graphs.gold, "keyed", str(Path(build) / GOLD)
     else:
-        (gold_graphs, gold_kind), gold_name = read_graphs(gold, "gold"), str(gold)
+        (gold_graphs, gold_kind), gold_name = _read_gold(gold), str(gold)
     options = {"mode": mode, "engine": engine, "workers": workers, "bertscore_model": bertscore_model,
                "bertscore_layers": bertscore_layers, "cache_dir": cache_dir, "ged": ged, "ged_timeout": ged_timeout}
     reports: dict[str, GraphEvalReport] = {}

@@ -25,7 +25,6 @@ triples extracted before the judge and those kept after it.
 from __future__ import annotations
 
 import ast
-import json
 import os
 import re
 from collections.abc import Sequence
@@ -36,6 +35,7 @@ from pydantic import Field
 
 from kgjudge._build_folder import GOLD, REJECTS, BuildFolder
 from kgjudge._errors import InputError
+from kgjudge._jsonl import loads_checked
 from kgjudge._records import Record
 
 Role = Literal["pred", "gold"]
@@ -127,7 +127,7 @@ def _read_jsonl(path: Path, role: Role, unreadable: list[InputError]) -> list[Gr
         if not line.strip():
             continue
         try:
-            data = json.loads(line)
+            data = loads_checked(line)  # strict: no line, however hostile, crashes the evaluation
             if not isinstance(data, dict):
                 raise ValueError(f"expected a JSON object, got {type(data).__name__}")
             data = _unwrap(data)
@@ -150,7 +150,7 @@ def _read_jsonl(path: Path, role: Role, unreadable: list[InputError]) -> list[Gr
                     raise ValueError(f"document id {doc!r} appears twice")
                 grouped.setdefault(doc, []).append(_triple_item(data))
                 where.setdefault(doc, lineno)
-        except ValueError as exc:  # json.JSONDecodeError is a ValueError
+        except ValueError as exc:
             err = InputError(str(exc), file=str(path), line=lineno)
             if role == "gold":
                 raise err from exc

@@ -25,7 +25,7 @@ from pydantic import Field
 
 from kgjudge._errors import ConfigError, InputError
 from kgjudge._extras import require
-from kgjudge._jsonl import iter_jsonl
+from kgjudge._jsonl import iter_jsonl, loads_checked
 from kgjudge._records import Judgement, Record
 
 
@@ -260,9 +260,9 @@ def _read_labels(path: Path) -> dict[str, bool]:
         if not line.strip():
             continue
         try:
-            data = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"invalid JSON ({exc.msg})", file=str(path), line=lineno) from exc
+            data = loads_checked(line)
+        except ValueError as exc:
+            raise InputError(str(exc), file=str(path), line=lineno) from exc
         if not isinstance(data, dict):
             raise InputError("expected a JSON object", file=str(path), line=lineno)
         target = data.get("target_id", data.get("id"))

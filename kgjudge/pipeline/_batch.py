@@ -74,7 +74,8 @@ class StageRunner:
         self.cache: ResponseCache | None = build_cache(config.cache)
         given = backends or {}
         self.backends: dict[str, LLMBackend] = {
-            name: given.get(name) or build_backend(slots[name], key=f"backends.{name}") for name in sorted(slots)
+            name: given.get(name) or build_backend(slots[name], file=config.source_file, key=f"backends.{name}")
+            for name in sorted(slots)
         }
         for stage, section in stage_sections(config).items():
             if getattr(section, "enabled", True):

@@ -93,6 +93,7 @@ class BuildSummary(BaseModel):
     changed: int = 0
     removed: int = 0
     unchanged: int = 0
+    warnings: list[str] = Field(default_factory=list, description="what the user should know (no documents, ...)")
 
 
 def _batches(documents: Sequence[Document], size: int) -> Iterator[list[Document]]:
@@ -259,6 +260,7 @@ class Build(FolderRun):
         summary = self._summarise(loaded, len(batches), this_run, time.perf_counter() - started)
         summary = summary.model_copy(update={
             "added": len(added), "changed": len(changed), "removed": len(removed), "unchanged": unchanged,
+            "warnings": loaded.warnings,
         })
         self.finish_run(summary.wall_seconds, summary=summary.model_dump(mode="json"))
         return summary

@@ -110,7 +110,7 @@ class FolderRun(ResumableRun):
         """
         with self.folder.lock():
             self.check()
-            self.store = self.folder.open_store(self.config)
+            self.store = self.folder.open_store(self.config, file=self.config.source_file)
             try:
                 self.claim()
                 self.recover()

@@ -133,7 +133,7 @@ class Explorer:
         self.allow_edit = allow_edit
         self.limits = limits
         self.runs = ([folder.run] if folder.run is not None else []) + list(runs)
-        self.rag = folder.open_rag()
+        self.rag = folder.open_rag(read_only=not allow_edit)
         self._store_lock = threading.RLock()
         self.store = LockedStore(self.rag.store, self._store_lock)
         self.rag.store = self.store  # type: ignore[assignment]

@@ -135,7 +135,7 @@ class RunFiles:
         cannot be read."""
         try:
             found = RunFolder(self.path, self.kind).manifest()
-        except (OSError, ValueError):
+        except (OSError, InputError):
             found = None
         return found if isinstance(found, dict) else self.manifest
 
@@ -162,13 +162,11 @@ def read_run(path: str | Path) -> RunFiles:
     """
     path = Path(path)
     try:
-        manifest = RunFolder(path, "run").manifest()
-    except (OSError, ValueError) as exc:
+        manifest = RunFolder(path, "run").manifest()  # an unreadable one is an InputError naming it
+    except OSError as exc:
         raise InputError(f"unreadable manifest: {exc}", file=str(path / MANIFEST)) from exc
     if manifest is None:
         raise InputError("not a kgjudge build or filter output (manifest.json is missing)", file=str(path))
-    if not isinstance(manifest, dict):
-        raise InputError("the manifest is not a JSON object", file=str(path / MANIFEST))
     if "config" in manifest:
         return RunFiles(path, "build", manifest)
     if "filter" in manifest:
@@ -217,10 +215,11 @@ class ServedFolder:
             return str(self.out)
         return self.config_file or "the embedded default store"
 
-    def open_rag(self) -> GraphRAG:
+    def open_rag(self, *, read_only: bool = True) -> GraphRAG:
         """GraphRAG over the folder's (or the config's) store, without a model; closing it
-        closes the store."""
-        return open_graphrag(self.out, self.config if self.config_file else None, file=self.config_file, with_llm=False)
+        closes the store. ``read_only=False`` opens the store to record curation decisions."""
+        return open_graphrag(self.out, self.config if self.config_file else None, file=self.config_file,
+                             with_llm=False, read_only=read_only)
 
     def reread_config(self) -> None:
         """Read the build's config again (a new judge changes it); a config file given to the

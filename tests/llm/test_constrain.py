@@ -44,6 +44,26 @@ def test_close_json_keeps_the_longest_valid_cut(text: str, schema: dict, closed:
     assert close_json(text, schema) == closed
 
 
+@pytest.mark.parametrize(
+    ("text", "schema", "closed"),
+    [
+        ("[" + '["a", "b", "c"], ' * 60_000, EXTRACT, '[["a", "b", "c"]]'),  # a reply that looped
+        ("[" + '["a", "b", "c"], ' * 60_000, {"type": "object"}, None),  # no cut validates
+        ('{"entities": ["a", ' + "[" * 20_000, ENTITIES, '{"entities": ["a"]}'),  # too deep to close
+    ],
+)
+def test_closing_a_huge_cut_reply_takes_memory_in_proportion_to_it(text: str, schema: dict, closed: str | None) -> None:
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        assert close_json(text, schema) == closed
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 100 * len(text) + 10_000_000, f"{peak / 1e6:.0f} MB for a reply of {len(text) / 1e6:.1f} MB"
+
+
 torch = pytest.importorskip("torch")
 pytest.importorskip("llguidance")
 

@@ -135,6 +135,22 @@ def test_a_build_without_gold_needs_a_gold_file(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "give the gold graphs after the predictions" in result.output
 
 
+def test_a_build_against_an_empty_gold_file_or_into_a_file_is_one_error_line(tmp_path: Path) -> None:
+    out = make_build(tmp_path, judge=False)
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    with pytest.raises(InputError, match="holds no gold graph"):
+        evaluate_build(out, empty)
+    result = CliRunner().invoke(app, ["eval", "graphs", str(out), str(empty), "--out", str(tmp_path / "r")])
+    assert result.exit_code == 2 and result.output.strip() == (
+        f"error: {empty}: holds no gold graph: there is nothing to evaluate against")
+    assert not (tmp_path / "r").exists()
+    target = tmp_path / "report.txt"
+    target.write_text("mine")
+    result = CliRunner().invoke(app, ["eval", "graphs", str(out), "--out", str(target)])
+    assert result.exit_code == 2 and "is a file, not a folder" in result.output and target.read_text() == "mine"
+
+
 def test_judged_triple_files_read_as_predictions(tmp_path: Path) -> None:
     out = make_build(tmp_path)
     gold = tmp_path / "data" / "val.source"

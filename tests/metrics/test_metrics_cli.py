@@ -84,3 +84,47 @@ def test_speed_benchmark_runs_on_a_tiny_input(tmp_path: Path) -> None:
         assert entry["fast_s"] > 0 and entry["reference_s"] > 0
         assert entry["ratio"] == entry["reference_s"] / entry["fast_s"]
         assert entry["max_abs_difference"] <= 1e-9
+
+
+def test_eval_graphs_of_empty_files_or_into_a_file_is_one_error_line(tmp_path: Path, write_source: WriteSource,
+                                                                      gold_graphs: list) -> None:
+    for name in ("pred.source", "gold.source", "pred.jsonl", "gold.jsonl"):
+        (tmp_path / name).write_text("")
+    for pred, gold in (("pred.source", "gold.source"), ("pred.jsonl", "gold.jsonl")):
+        result = CliRunner().invoke(app, ["eval", "graphs", str(tmp_path / pred), str(tmp_path / gold),
+                                          "--out", str(tmp_path / "r")])
+        assert result.exit_code == 2, result.output
+        assert result.output.strip() == f"error: {tmp_path / gold}: holds no gold graph: there is nothing to evaluate against"
+    assert not (tmp_path / "r").exists()
+    gold = write_source("g.source", gold_graphs)
+    target = tmp_path / "report.txt"
+    target.write_text("mine")
+    for args in (["graphs", str(gold), str(gold)], ["judge", str(gold), str(gold)]):
+        result = CliRunner().invoke(app, ["eval", *args, "--out", str(target)])
+        assert result.exit_code == 2
+        assert result.output.strip() == f"error: {target}: is a file, not a folder; give --out a folder"
+    assert target.read_text() == "mine"
+
+
+def test_eval_of_hostile_json_lines_is_one_error_line_or_a_counted_bad_line(tmp_path: Path) -> None:
+    deep = "[" * 5000 + "]" * 5000
+    gold = tmp_path / "gold.jsonl"
+    gold.write_text(json.dumps({"id": "d1", "triples": [["a", "r", "b"]]}) + "\n"
+                    + json.dumps({"id": "d2", "triples": [["c", "r", "d"]]}) + "\n")
+    pred = tmp_path / "pred.jsonl"
+    pred.write_text(json.dumps({"id": "d1", "triples": [["a", "r", "b"]]}) + "\n"
+                    + '{"id": "d2", "triples": ' + deep + "}\n")
+    result = CliRunner().invoke(app, ["eval", "graphs", str(pred), str(gold), "--out", str(tmp_path / "r")])
+    assert result.exit_code in (0, 2), result.output
+    assert "Traceback" not in result.output and "RecursionError" not in result.output
+    if result.exit_code == 2:  # mostly unreadable predictions are refused naming the line
+        assert f"{pred}" in result.output and "nested more than 100 levels" in result.output
+    else:
+        assert "pred_unreadable_lines=1" in result.output
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text('{"target_id": "t1", "label": ' + deep + "}\n")
+    judged = tmp_path / "judged.jsonl"
+    write_jsonl(judged, [Judgement(target_id="t1", judge="graphjudger.v1", label=True, score=0.9, threshold=0.5)])
+    result = CliRunner().invoke(app, ["eval", "judge", str(judged), str(labels), "--out", str(tmp_path / "j")])
+    assert result.exit_code == 2 and result.output.strip().startswith(f"error: {labels}:1: "), result.output
+    assert "nested more than 100 levels" in result.output
