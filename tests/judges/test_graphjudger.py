@@ -154,3 +154,24 @@ def test_evidence_window_takes_whole_sentences_around_the_evidence() -> None:
     long = "word " * 100 + "Beta lies in Gamma " + "word " * 100
     cut = evidence_window(long, t, 60)
     assert "Gamma" in cut and len(cut) <= 60
+
+
+def test_deciding_again_from_stored_scores_equals_judging_with_the_new_settings(scripted) -> None:
+    """redecide (kgjudge rejudge with a new threshold or floor) gives exactly the judgements a
+    judge with those settings gives, and a triple whose reply had no usable score stays a failed
+    judgement, never kept (by the threshold or the floor)."""
+
+    def with_a_broken_reply(request: LLMRequest) -> list[float]:
+        if "weak" in request.messages[-1].content:  # type: ignore[index]
+            return [-math.inf, -math.inf]
+        return by_tail(request)
+
+    first = GraphJudger(scripted(with_a_broken_reply), GraphJudgerConfig(threshold=0.5, adapter=None))
+    stored = first.judge_sync(triples(), DOCS)
+    assert stored[1].details.get("failed") and not stored[1].label
+    for settings in ({"threshold": 0.2}, {"threshold": 0.95, "keep_top_k": 2}):
+        config = GraphJudgerConfig(adapter=None, **settings)
+        fresh = GraphJudger(scripted(with_a_broken_reply), config).judge_sync(triples(), DOCS)
+        again = config.redecide(triples(), stored)
+        assert [j.model_dump() for j in again] == [j.model_dump() for j in fresh]
+        assert again[1].details.get("failed") and not again[1].label
