@@ -117,11 +117,7 @@ class BuildFolder(RunFolder):
     def revision(self) -> int:
         """How many steps (batches, removals, new judges) the folder has committed: it changes
         whenever the build's content does, and reading it costs one small file."""
-        path = self.out / PROGRESS
-        try:
-            return path.read_bytes().count(b"\n")
-        except FileNotFoundError:
-            return 0
+        return self.progress_lines()
 
     def config(self) -> KGJudgeConfig:
         """The config the build ran, read back from its manifest.

@@ -86,7 +86,13 @@ class RunFolder:
         return data
 
     def lock(self, command: str | None = None) -> FolderLock:
-        """The folder's exclusive lock (not yet taken: use it as a context manager)."""
+        """The folder's exclusive lock (not yet taken: use it as a context manager).
+
+        Raises:
+            InputError: the folder is a file, or cannot be created or written (checked here, so
+                the error names what kind of run it is).
+        """
+        self._check_writable()
         return FolderLock(self.out, command)
 
     # -- the journal -------------------------------------------------------------------------
@@ -180,6 +186,13 @@ class RunFolder:
             os.replace(tmp, self.out / MANIFEST)
         finally:
             tmp.unlink(missing_ok=True)
+
+    def progress_lines(self) -> int:
+        """How many lines ``progress.jsonl`` holds (reading it costs one small file)."""
+        try:
+            return (self.out / PROGRESS).read_bytes().count(b"\n")
+        except FileNotFoundError:
+            return 0
 
     def committed(self) -> list[dict[str, Any]]:
         """The progress lines of the committed batches, oldest first."""
@@ -337,9 +350,13 @@ class ResumableRun(ABC):
         entry = self.folder.pending()
         if entry is None:
             manifest = self.folder.manifest()
-            if manifest is None or manifest.get("finished"):
+            if manifest is None:
                 return []
-            if manifest.get("journal") and not any(_torn(self.out / name) for name in self.outputs):
+            if manifest.get("finished"):
+                if manifest.get("progress_lines") in (None, self.folder.progress_lines()):
+                    # As the run left it (a manifest of a version that did not count lines is trusted).
+                    return []
+            elif manifest.get("journal") and not any(_torn(self.out / name) for name in self.outputs):
                 return []
             done = self.done()
             stray: set[Hashable] = set()
@@ -407,4 +424,7 @@ class ResumableRun(ABC):
         self.folder.write_manifest({
             "kgjudge": __version__, "finished": finished, "journal": JOURNAL, "config_hash": self.config_hash(),
             "input_hash": self.input_hash, **self.describe(), **extra,
+            # Progress lines lost since (a file restored from an older copy) make the next run
+            # look for records that no line commits.
+            **({"progress_lines": self.folder.progress_lines()} if finished else {}),
         })

@@ -276,8 +276,9 @@ class FolderRun(ResumableRun):
             for run in manifest.get("runs") or []:
                 if isinstance(run, dict) and run.get("run") == entry.get("run") and run.get("command") == "rejudge":
                     run["finished"] = True
+            lines = {"progress_lines": folder.progress_lines()} if manifest.get("finished") else {}
             folder.write_manifest({**manifest, "config": entry["config"], "config_hash": config_hash(
-                parse_config(entry["config"]))})
+                parse_config(entry["config"])), **lines})
         folder.end()
 
     def curated_documents(self) -> set[str]:
