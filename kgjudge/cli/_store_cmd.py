@@ -27,6 +27,19 @@ def _open(config: Optional[Path], *, read_only: bool = False) -> GraphStore:
     return open_store(get_config(config), file=str(config) if config else None, read_only=read_only)
 
 
+def _open_source(config: Optional[Path], out: Optional[Path]) -> GraphStore:
+    """The store to read: a build output folder's (``--out``, the store the build wrote) or a
+    config's (``--config``; the default config's without either). Never created."""
+    if out is None:
+        return _open(config, read_only=True)
+    if config is not None:
+        raise KGJudgeError("give either --config or --out")
+    from kgjudge.graph import open_store
+    from kgjudge.pipeline import BuildFolder
+
+    return open_store(BuildFolder(out).store_slot(), file=str(out / "manifest.json"), read_only=True)
+
+
 @app.command("load")
 @handles_errors
 def load_command(
@@ -85,16 +98,7 @@ def stats_command(
             for line in report.lines():
                 echo(line)
         return
-    if out is not None:
-        if config is not None:
-            raise KGJudgeError("give either --config or --out")
-        from kgjudge.graph import open_store
-        from kgjudge.pipeline import BuildFolder
-
-        store_cm: GraphStore = open_store(BuildFolder(out).store_slot(), file=str(out / "manifest.json"), read_only=True)
-    else:
-        store_cm = _open(config, read_only=True)
-    with store_cm as store:
+    with _open_source(config, out) as store:
         stats = store.stats()
         features = store.features
     if as_json:
@@ -110,6 +114,7 @@ def stats_command(
 @handles_errors
 def export_command(
     config: Optional[Path] = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
+    out: Optional[Path] = typer.Option(None, "--out", help="a kgjudge build output folder: export the store it wrote"),
     to_config: Optional[Path] = typer.Option(None, "--to-config", help="copy into the store of this config"),
     fmt: Optional[str] = typer.Option(None, "--format", "-f", help="file format: graphml, json, jsonl, jsonld, "
                                       "nquads, nt, trig, turtle"),
@@ -117,14 +122,17 @@ def export_command(
     judgements_output: Optional[Path] = typer.Option(None, "--judgements-output",
                                                      help="with --format jsonl: also write judgements here"),
 ) -> None:
-    """Copy the store into another store (--to-config) or write it to a file (--format, --output)."""
+    """Copy a store into another store (--to-config) or write it to a file (--format, --output).
+
+    The store is a build's (--out DIR) or a config's (--config); it is only read.
+    """
     from kgjudge.graph import copy_store, export_jsonl, export_store, open_store
 
     if (to_config is None) == (fmt is None):
         raise KGJudgeError("give either --to-config or --format with --output")
     if fmt is not None and output is None:
         raise KGJudgeError("--format needs --output")
-    with _open(config, read_only=True) as source:
+    with _open_source(config, out) as source:
         if to_config is not None:
             with open_store(get_config(to_config), file=str(to_config)) as target:
                 count = copy_store(source, target)

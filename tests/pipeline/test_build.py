@@ -263,6 +263,25 @@ def test_query_out_opens_the_store_the_build_wrote(tmp_path: Path) -> None:
     assert facts and {f["triple"]["id"] for f in facts} <= kept
 
 
+def test_stats_and_export_out_read_the_store_the_build_wrote(tmp_path: Path) -> None:
+    pytest.importorskip("networkx")
+    cfg = judged_config(tmp_path, tmp_path / "elsewhere" / "graph.json")
+    build([make_docs(tmp_path)], parse_config(cfg), tmp_path / "out", progress=False)
+    kept = {t["id"] for t in read(tmp_path / "out", "triples.jsonl")}
+    stats = CliRunner().invoke(app, ["stats", "--out", str(tmp_path / "out"), "--json"])
+    assert stats.exit_code == 0, stats.output
+    assert json.loads(stats.stdout)["triples"] == len(kept)
+    exported = tmp_path / "export.jsonl"
+    result = CliRunner().invoke(app, ["export", "--out", str(tmp_path / "out"), "-f", "jsonl", "-o", str(exported)])
+    assert result.exit_code == 0, result.output
+    assert {json.loads(line)["id"] for line in exported.read_text().splitlines()} == kept and kept
+    assert not (tmp_path / "out" / "graph.oxigraph").exists(), "nothing was created in the folder"
+    both = CliRunner().invoke(app, ["export", "--out", str(tmp_path / "out"), "-c", "x.yaml", "-f", "nt", "-o", "x.nt"])
+    assert both.exit_code == 2 and "either --config or --out" in both.stderr
+    missing = CliRunner().invoke(app, ["export", "--out", str(tmp_path / "nothing"), "-f", "nt", "-o", "x.nt"])
+    assert missing.exit_code == 2 and "nothing" in missing.stderr
+
+
 def test_the_manifest_holds_the_config_the_build_ran(tmp_path: Path) -> None:
     from kgjudge.pipeline import BuildFolder
 
