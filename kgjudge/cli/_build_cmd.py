@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
@@ -51,9 +51,11 @@ def example_facts(out: Path, n: int = 3, width: int = 160) -> str:
     triples = [t for t in folder.triples() if t.evidence is not None]
     scores = {j.target_id: j.score for j in folder.judgements()}
     triples.sort(key=lambda t: -scores.get(t.id, 0.0))
-    seen: set[str | None] = set()
-    firsts = [t for t in triples if not (t.document_id in seen or seen.add(t.document_id))]  # type: ignore[func-returns-value]
-    chosen = (firsts + [t for t in triples if t not in firsts])[:n]
+    firsts: dict[str | None, Any] = {}  # document -> its most confident triple
+    for t in triples:
+        firsts.setdefault(t.document_id, t)
+    picked = {t.id for t in firsts.values()}
+    chosen = ([*firsts.values()] + [t for t in triples if t.id not in picked])[:n]
     lines = []
     for t in chosen:
         score = f", judge {scores[t.id]:.2f}" if t.id in scores else ""
