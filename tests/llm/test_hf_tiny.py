@@ -129,6 +129,22 @@ def test_shared_prefix_scoring_equals_plain_scoring(tiny_llama_dir: Path) -> Non
         assert a.logprobs == pytest.approx(manual, abs=1e-4)
 
 
+def test_scoring_batches_pad_little_and_keep_every_item() -> None:
+    """One-pass scoring spends compute on every pad: a 70-token prompt is not padded to 480
+    beside a long one, similar lengths still share a batch, and no item is lost or repeated."""
+    from kgjudge.llm._hf import _padded_batches
+
+    lengths = [483, 69, 173, 77, 115, 417, 153, 189, 20, 22, 25, 21]
+    batches = list(_padded_batches(list(range(len(lengths))), lambda i: lengths[i], 16))
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+    for batch in batches:
+        real = sum(lengths[i] for i in batch)
+        assert len(batch) * max(lengths[i] for i in batch) - real <= max(0.25 * real, 64)
+    assert any({8, 9, 10, 11} <= set(b) for b in batches)  # short prompts of similar length batch
+    assert not any({1, 0} <= set(b) for b in batches)
+    assert [len(b) for b in _padded_batches([5] * 10, lambda n: n, 4)] == [4, 4, 2]
+
+
 def test_the_response_cache_tells_adapters_under_one_name_apart(
     tiny_llama_dir: Path, tiny_lora_dirs: dict[str, Path], tmp_path: Path
 ) -> None:
