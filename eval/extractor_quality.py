@@ -33,7 +33,7 @@ from _quality import run_build, score_build
 import yaml
 
 from kgjudge import dump_config, load_config, parse_config
-from kgjudge.llm import HFBackend, HFConfig
+from kgjudge.llm import HFBackend
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
 
@@ -47,12 +47,20 @@ def parse_variant(text: str) -> tuple[str, str, str]:
 
 
 def variant_config(base: Any, model: str, adapters: dict[str, str], *, judge: bool, denoise: bool | None,
-                   relations: list[str] | None = None) -> Any:
+                   relations: list[str] | None = None, dtype: str | None = None) -> Any:
+    """The config's own pipeline and hf.v1 backend settings (batch size, dtypes), with the
+    variant's model and adapters, one torch thread, no cache and an in-memory store."""
     data = yaml.safe_load(dump_config(base))
     if relations is not None:
         data["pipeline"]["extract"]["relations"] = relations
-    data["backends"] = {"default": {"type": "hf.v1", "model": model, "threads": 1, "adapters": adapters,
-                                    "batch_size": base.backends["default"].batch_size}}
+    backend = {k: v for k, v in data["backends"]["default"].items() if v is not None}
+    if backend.get("type") != "hf.v1":
+        backend = {"type": "hf.v1"}
+    backend.update(model=model, threads=1, adapters=adapters)
+    backend.pop("gguf_file", None)
+    if dtype is not None:
+        backend["dtype"] = dtype
+    data["backends"] = {"default": backend}
     data["cache"] = {"enabled": False}
     data["store"] = {"type": "networkx.v1"}
     if denoise is not None:
@@ -78,6 +86,8 @@ def main() -> None:
     parser.add_argument("--denoise", choices=["on", "off"], help="override pipeline.denoise.enabled")
     parser.add_argument("--relations", choices=["train"],
                         help="train: pipeline.extract.relations = the relations of the training documents' gold triples")
+    parser.add_argument("--dtype", choices=["auto", "float32", "bfloat16"],
+                        help="the backend's weights dtype for every variant (default: the config's)")
     parser.add_argument("--keep", type=Path, help="keep the build folders here")
     parser.add_argument("--reuse", action="store_true",
                         help="score a finished build folder under --keep instead of building it again")
@@ -96,6 +106,10 @@ def main() -> None:
         "data": "dev split, eval part (eval/_data.py dev_sample, seed 0)",
         "document_ids": [d.id for d in docs], "judge": None if args.no_judge else judge_adapter,
         "threshold": None if args.no_judge or base.judge is None else base.judge.threshold,
+        "backend": {k: v for k, v in yaml.safe_load(dump_config(base))["backends"]["default"].items()
+                    if k in ("batch_size", "dtype", "op_dtypes")},
+        "dtype_override": args.dtype,
+        "pipeline_batch_size": base.pipeline.batch_size,
         "denoise": args.denoise or ("on" if base.pipeline.denoise.enabled else "off"),
         "relations": None if relations is None else {"source": args.relations, "count": len(relations)},
         "machine": {"cores": os.cpu_count(), "load_start": os.getloadavg()[0], "python": platform.python_version()},
@@ -108,13 +122,13 @@ def main() -> None:
         if judge_adapter and not args.no_judge:
             adapters["judge"] = judge_adapter
         config = variant_config(base, model, adapters, judge=not args.no_judge,
-                                denoise=None if args.denoise is None else args.denoise == "on", relations=relations)
+                                denoise=None if args.denoise is None else args.denoise == "on", relations=relations,
+                                dtype=args.dtype)
         out = work / name
         load_seconds = None
         if not (args.reuse and finished(out)):
             started = time.perf_counter()
-            backend = HFBackend(HFConfig(model=model, adapters=adapters, threads=1,
-                                         batch_size=base.backends["default"].batch_size))
+            backend = HFBackend(config.backends["default"])
             load_seconds = round(time.perf_counter() - started, 1)
             run_build(config, docs, out, backends={"default": backend})
             del backend

@@ -10,7 +10,7 @@ from kgjudge.llm import LLM, HFBackend, HFConfig, LLMRequest  # noqa: E402
 
 # The scoring maths is checked exactly, in float32 (the CPU default scores under bfloat16 autocast
 # where the CPU has bfloat16 instructions).
-FP32 = {"score": "float32"}
+FP32 = {"score": "float32", "prefill": "float32", "decode": "float32"}
 PROMPTS = ["Paris is the capital of", "A much longer prompt that needs padding when batched with short ones:", "Hi"]
 
 
@@ -172,7 +172,9 @@ def test_cpu_scoring_dtype_is_chosen_per_operation(tiny_llama_dir: Path) -> None
     auto = HFBackend(HFConfig(model=str(tiny_llama_dir), device="cpu"))
     fp32 = HFBackend(HFConfig(model=str(tiny_llama_dir), device="cpu", op_dtypes=FP32))
     assert auto._op_dtype("score") == ("bfloat16" if cpu_has_bf16() else None)
-    assert auto._op_dtype("decode") is None and auto._op_dtype("prefill") is None
+    assert auto._op_dtype("prefill") == ("bfloat16" if cpu_has_bf16() else None)
+    assert auto._op_dtype("decode") is None
+    assert fp32._op_dtype("prefill") is None
     assert fp32._op_dtype("score") is None  # the weights' own dtype
     # The compute dtype changes the numbers, so it keys the response cache.
     assert (auto.fingerprint() != fp32.fingerprint()) == cpu_has_bf16()

@@ -27,7 +27,7 @@ def engine(smollm2_tokenizer_dir: Path, smollm2_lora_dir: Path):
 def hf(smollm2_tokenizer_dir: Path, smollm2_lora_dir: Path):
     from kgjudge.llm import LLM, HFBackend, HFConfig
 
-    return LLM(HFBackend(HFConfig(adapters={"random": str(smollm2_lora_dir)}, op_dtypes={"score": "float32"})))
+    return LLM(HFBackend(HFConfig(adapters={"random": str(smollm2_lora_dir)}, op_dtypes={"score": "float32", "prefill": "float32"})))
 
 
 def test_capabilities(engine) -> None:
