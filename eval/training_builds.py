@@ -5,7 +5,7 @@ an extractor adapter over a seeded sample of REBEL-Sub val and SciERC train docu
 not in the dev split, with the corpus ids as document ids, so a judge training config can name
 the output folder in ``data.hard_negatives``.
 
-    python eval/training_builds.py --adapter packaged:smollm2-extractor.v2 --documents 300 --out out/negatives-v2
+    python eval/training_builds.py --adapter packaged:smollm2-extractor.v3 --documents 200 --out out/negatives-v3
 """
 
 from __future__ import annotations
