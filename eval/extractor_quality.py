@@ -106,8 +106,7 @@ def main() -> None:
         "data": "dev split, eval part (eval/_data.py dev_sample, seed 0)",
         "document_ids": [d.id for d in docs], "judge": None if args.no_judge else judge_adapter,
         "threshold": None if args.no_judge or base.judge is None else base.judge.threshold,
-        "backend": {k: v for k, v in yaml.safe_load(dump_config(base))["backends"]["default"].items()
-                    if k in ("batch_size", "dtype", "op_dtypes")},
+        "backend": base.backends["default"].model_dump(mode="json", include={"batch_size", "dtype", "op_dtypes"}),
         "dtype_override": args.dtype,
         "pipeline_batch_size": base.pipeline.batch_size,
         "denoise": args.denoise or ("on" if base.pipeline.denoise.enabled else "off"),

@@ -33,7 +33,7 @@ def lora_server_llm(vllm_lora_server: str) -> LLM:
 
 @pytest.fixture(scope="module")
 def hf(smollm2_tokenizer_dir: Path, smollm2_lora_dir: Path) -> LLM:
-    # float32 scoring, like the server (the CPU default scores under bfloat16 autocast).
+    # float32 scoring and prompt passes, like the server (the CPU default runs them under bfloat16 autocast).
     return LLM(HFBackend(HFConfig(adapters={"random": str(smollm2_lora_dir)}, op_dtypes={"score": "float32", "prefill": "float32"})))
 
 
