@@ -361,7 +361,8 @@ def cosine_ranking(vector: Sequence[float], candidates: Iterable[tuple[Entity, S
 
 
 def build_store(
-    slot: Slot | dict[str, Any] | None = None, *, file: str | None = None, key: str = "store", read_only: bool = False
+    slot: Slot | dict[str, Any] | None = None, *, file: str | None = None, key: str = "store", read_only: bool = False,
+    must_exist: bool | None = None,
 ) -> GraphStore:
     """Open the store a ``{type: ...}`` config slot describes (the embedded RDF store when None).
 
@@ -369,20 +370,22 @@ def build_store(
         read_only: open it to read: a store kept in files must exist (a mistyped path is an
             error, never a new empty store), and stores that can are opened read-only (nothing
             is written, not even on close).
+        must_exist: a store kept in files must exist (default: ``read_only``); True for a
+            caller that writes into an existing store (curation) and must not create one.
 
     Raises:
-        ConfigError: with ``read_only``, the store's path does not exist (naming the file and
+        ConfigError: with ``read_only`` or ``must_exist``, the store's path does not exist (naming the file and
             the key ``<key>.path``).
 
     Example:
         >>> store = build_store({"type": "networkx.v1"})
     """
     config = validate_slot(DEFAULT_STORE if slot is None else slot, stores, file=file, key=key)
+    path = getattr(config, "path", None)
+    if (read_only if must_exist is None else must_exist) and path and not Path(path).exists():
+        why = "a store opened to read is never created" if read_only else "it is opened to edit, not created"
+        raise ConfigError(f"no {config.type} store at {path} ({why})", file=file, key=f"{key}.path" if key else "path")
     if read_only:
-        path = getattr(config, "path", None)
-        if path and not Path(path).exists():
-            raise ConfigError(f"no {config.type} store at {path} (a store opened to read is never created)",
-                              file=file, key=f"{key}.path" if key else "path")
         if "_read_only" in type(config).__private_attributes__:
             config = config.model_copy()
             config._read_only = True  # type: ignore[attr-defined]

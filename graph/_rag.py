@@ -217,11 +217,12 @@ def open_graphrag(
             when None.
         with_llm: build the ``rag.backend`` model (retrieval alone needs none).
         rag_overrides: values replacing those of the ``rag:`` section (validated).
-        read_only: open the store to read only (retrieval never creates or writes it: a
-            missing store is an error); False for a caller that records decisions in it.
+        read_only: open the store to read only (retrieval never writes it); False for a caller
+            that records decisions in it. Either way a missing store is an error, never a new
+            empty one.
 
     Raises:
-        ConfigError: with ``read_only``, the store kept in files does not exist.
+        ConfigError: the store kept in files does not exist.
         InputError: ``out`` is not a build output.
     """
     documents: dict[str, str | None] = {}
@@ -241,7 +242,7 @@ def open_graphrag(
         where = json.dumps(slot.model_dump(mode="json") if slot is not None else None, sort_keys=True)
         index_dir = Path(config.rag.index_dir) if config.rag.index_dir else default_cache_dir() / "rag" / stable_id("store", where)
     llm = llm_from_config(config, config.rag.backend) if with_llm else None
-    store = build_store(slot, file=file, read_only=read_only)
+    store = build_store(slot, file=file, read_only=read_only, must_exist=True)
     revision = BuildFolder(out).revision if out is not None else None
     rag = GraphRAG(store, llm, config.rag, index_dir=index_dir, documents=documents, revision=revision)
     rag.owns_store = True

@@ -11,10 +11,13 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
+import yaml
 from typer.testing import CliRunner
 
 from kgjudge.cli import app
-from kgjudge.serve import TOKEN_ENV
+from kgjudge import ConfigError
+from kgjudge.serve import TOKEN_ENV, open_explorer
 
 
 def run(*args: str) -> tuple[int, str]:
@@ -63,3 +66,17 @@ def test_serve_errors_are_one_clear_line(built: Path, tmp_path: Path) -> None:
         port = str(taken.getsockname()[1])
         code, err = run("serve", "--out", str(built), "--port", port)
     assert code == 2 and f"cannot listen on 127.0.0.1:{port}" in err
+
+
+
+def test_serve_with_a_mistyped_store_path_is_an_error_even_when_editing(tmp_path: Path) -> None:
+    """Curation writes into an existing store: a mistyped path is an error, read-only or not,
+    and never becomes a new empty store."""
+    for store in ({"type": "networkx.v1", "path": str(tmp_path / "kg.jsn")},
+                  {"type": "rdf.v1", "path": str(tmp_path / "grpah.oxigraph")}):
+        cfg = tmp_path / "c.yaml"
+        cfg.write_text(yaml.safe_dump({"store": store}))
+        for edit in (False, True):
+            with pytest.raises(ConfigError, match=f"no {store['type']} store at {re.escape(store['path'])}"):
+                open_explorer(None, cfg, allow_edit=edit)
+            assert not Path(store["path"]).exists(), (store, edit)
