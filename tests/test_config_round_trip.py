@@ -32,7 +32,8 @@ JUDGES = st.one_of(
     st.none(),
     st.fixed_dictionaries({"type": st.just("graphjudger.v1"), "backend": st.just("default")},
                           optional={"adapter": st.just("judge"), "threshold": st.floats(0, 1),
-                                    "keep_top_k": st.integers(1, 5), "max_document_chars": st.none()}),
+                                    "keep_top_k": st.integers(1, 5), "max_document_chars": st.none(),
+                                    "require_in_context": st.booleans(), "min_match": st.floats(0, 100)}),
     st.fixed_dictionaries({"type": st.just("meta_ranking.v1"), "backend": st.just("default")},
                           optional={"threshold": st.floats(0, 1), "swap": st.booleans()}),
 )

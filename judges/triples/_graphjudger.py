@@ -10,6 +10,12 @@ to its first ``max_document_chars`` characters. The score is P(Yes) renormalised
 {Yes, No}; a triple is kept when its score reaches the threshold. The optional ``keep_top_k``
 floor keeps, per document, the k best-scored triples even below the threshold; such decisions
 say so in their reasons and details, and nothing else is ever kept.
+
+With ``require_in_context`` a triple the text cannot support is rejected before any model call:
+a self-loop (head equal to tail), or a head or tail not found in its whole chunk (``context:
+chunk``) or document (rapidfuzz partial ratio, case-insensitive, below ``min_match``). Such a
+decision has score 0, says why in its reasons, carries ``details["rule"]`` and is never kept by
+the floor.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from pydantic import Field
 
 from kgjudge._errors import InputError
+from kgjudge._extras import require
 from kgjudge._records import Judgement, ModelRef, Triple
 from kgjudge._registry import judges
 from kgjudge._sections import BackendSlot
@@ -104,6 +111,16 @@ class GraphJudgerConfig(BackendSlot):
         default=None, ge=1, description="also keep each document's k best triples (reported per decision)"
     )
     batch_size: int = Field(default=256, ge=1, description="requests per score_choices call")
+    require_in_context: bool = Field(
+        default=False,
+        description="reject without a model call a self-loop, or a triple whose head or tail is not found in "
+        "its whole chunk (context: chunk) or document (needs rapidfuzz, the nlp extra)",
+    )
+    min_match: float = Field(
+        default=90.0, ge=0.0, le=100.0,
+        description="require_in_context: the lowest rapidfuzz partial ratio (0-100, case-insensitive) that finds "
+        "a head or tail in the text",
+    )
     calibration: dict[str, Any] | None = Field(
         default=None, description="written by `kgjudge judge calibrate`: how the threshold was chosen"
     )
@@ -117,28 +134,69 @@ class GraphJudgerConfig(BackendSlot):
         order): their scores and raw outputs are kept, label, threshold and reasons are new."""
         return decide(self, triples, [j.score for j in judgements], [j.raw_output for j in judgements],
                       [j.model for j in judgements],
-                      [j.reasons[0] if j.details.get("failed") and j.reasons else None for j in judgements])
+                      [j.reasons[0] if j.details.get("failed") and j.reasons else None for j in judgements],
+                      [(j.details["rule"], j.reasons[0]) if j.details.get("rule") and j.reasons else None
+                       for j in judgements])
+
+
+SELF_LOOP = "self_loop"
+NOT_IN_CONTEXT = "not_in_context"
+
+
+def context_rule(triple: Triple, text: str, min_match: float) -> tuple[str, str] | None:
+    """Why ``text`` cannot support ``triple`` (a rule name and a reason), or None when its head
+    differs from its tail and both are found in ``text`` (rapidfuzz partial ratio, case-insensitive,
+    at least ``min_match``).
+
+    Example:
+        >>> context_rule(Triple(head="Curie", relation="died in", tail="1913", document_id="d"),
+        ...              "Marie Curie was born in 1867.", 90)[0]
+        'not_in_context'
+    """
+    head, tail = " ".join(triple.head.split()).casefold(), " ".join(triple.tail.split()).casefold()
+    if head == tail:
+        return SELF_LOOP, "head and tail are the same: rejected without a model call"
+    low = " ".join(text.split()).casefold()
+    fuzz = require("rapidfuzz.fuzz", "nlp")
+    for role, name in (("head", head), ("tail", tail)):
+        if name in low:
+            continue
+        score = fuzz.partial_ratio(name, low)
+        if score < min_match:
+            return NOT_IN_CONTEXT, (f"{role} not found in the text (best match {score:.0f} < {min_match:.0f}): "
+                                    "rejected without a model call")
+    return None
 
 
 def decide(config: GraphJudgerConfig, triples: Sequence[Triple], p_yes: Sequence[float],
            raw: Sequence[str | None], models: Sequence[ModelRef | None],
-           failed: Sequence[str | None] | None = None) -> list[Judgement]:
+           failed: Sequence[str | None] | None = None,
+           ruled: Sequence[tuple[str, str] | None] | None = None) -> list[Judgement]:
     """The judgements of ``triples`` from their P(Yes): kept at the threshold, or by the
     per-document top-k floor. ``failed`` gives, per triple, why the model's reply gave no usable
-    score (None: it did); such a triple is a failed judgement, never kept, outside the floor."""
+    score (None: it did); such a triple is a failed judgement, never kept, outside the floor.
+    ``ruled`` gives, per triple, the rule (name, reason) that rejected it without a model call
+    (:func:`context_rule`); such a triple has score 0, is never kept and is outside the floor."""
     failed = failed or [None] * len(triples)
+    ruled = ruled or [None] * len(triples)
     floor: set[int] = set()
     k = config.keep_top_k
     if k:
         by_doc: dict[str, list[int]] = defaultdict(list)
         for i, t in enumerate(triples):
-            if failed[i] is None:
+            if failed[i] is None and ruled[i] is None:
                 by_doc[t.document_id or ""].append(i)
         for idxs in by_doc.values():
             floor.update(sorted(idxs, key=lambda i: (-p_yes[i], i))[:k])
     threshold = config.threshold
     out = []
     for i, t in enumerate(triples):
+        rule = ruled[i]
+        if rule is not None:
+            out.append(Judgement(target_id=t.id, judge=GraphJudger.name, score=0.0, label=False, threshold=threshold,
+                                 raw_output=None, model=None, reasons=[rule[1]],
+                                 details={"document_id": t.document_id, "rule": rule[0]}))
+            continue
         reason = failed[i]
         if reason is not None:
             out.append(Judgement.failed(t.id, GraphJudger.name, threshold, reason, raw_output=raw[i], model=models[i],
@@ -240,11 +298,29 @@ class GraphJudger:
                     f"triple '{t.id}' ({t.head}; {t.relation}; {t.tail}): its document "
                     f"'{t.document_id}' was not given to the judge"
                 )
-        scores = await self.score([(self.context_of(t, documents), *t.as_tuple()) for t in triples])
-        raw = [json.dumps({"choices": s.choices, "logprobs": s.logprobs}) for s in scores]
-        failed = [None if s.usable else f"the model gave no usable log-probability for Yes/No ({r})"
-                  for s, r in zip(scores, raw)]
-        return decide(self.config, triples, [s.prob(YES) for s in scores], raw, [self.model_ref] * len(triples), failed)
+        cfg = self.config
+        ruled: list[tuple[str, str] | None] = [None] * len(triples)
+        if cfg.require_in_context:
+            ruled = [context_rule(t, self.whole_context_of(t, documents), cfg.min_match) for t in triples]
+        asked = [i for i, r in enumerate(ruled) if r is None]
+        scores = await self.score([(self.context_of(triples[i], documents), *triples[i].as_tuple()) for i in asked])
+        p_yes, raw = [0.0] * len(triples), [None] * len(triples)
+        failed: list[str | None] = [None] * len(triples)
+        models: list[ModelRef | None] = [None] * len(triples)
+        for i, s in zip(asked, scores):
+            raw[i] = json.dumps({"choices": s.choices, "logprobs": s.logprobs})
+            p_yes[i], models[i] = s.prob(YES), self.model_ref
+            if not s.usable:
+                failed[i] = f"the model gave no usable log-probability for Yes/No ({raw[i]})"
+        return decide(cfg, triples, p_yes, raw, models, failed, ruled)
+
+    def whole_context_of(self, triple: Triple, texts: Mapping[str, str]) -> str:
+        """The whole text a triple must be found in under ``require_in_context``: its chunk
+        (``context: chunk``, when given) or its document, never cut."""
+        document = texts[triple.document_id or ""]
+        if self.config.context == "chunk" and triple.chunk_id:
+            return texts.get(triple.chunk_id, document)
+        return document
 
     def judge_sync(self, triples: Sequence[Triple], documents: Mapping[str, str]) -> list[Judgement]:
         """Blocking :meth:`judge` (reuses the client's event loop)."""

@@ -175,3 +175,49 @@ def test_deciding_again_from_stored_scores_equals_judging_with_the_new_settings(
         again = config.redecide(triples(), stored)
         assert [j.model_dump() for j in again] == [j.model_dump() for j in fresh]
         assert again[1].details.get("failed") and not again[1].label
+
+
+def test_require_in_context_rejects_self_loops_and_absent_elements_without_a_model_call(scripted) -> None:
+    """A self-loop, or a head or tail its whole chunk does not hold, is rejected with its reason and
+    never reaches the model (nor the top-k floor); the others are scored as before."""
+    text = "Marie Curie was born in Warsaw in 1867. She moved to Paris,  where she studied."
+    made = [
+        Triple(head="Marie Curie", relation="place of birth", tail="Warsaw", document_id="d", chunk_id="d#0"),
+        Triple(head="Marie Curie", relation="date of death", tail="1913", document_id="d", chunk_id="d#0"),
+        Triple(head="Paris", relation="located in", tail="paris", document_id="d", chunk_id="d#0"),
+        Triple(head="marie  curie", relation="residence", tail="Paris", document_id="d", chunk_id="d#0"),
+        Triple(head="Pierre Curie", relation="spouse", tail="Marie Curie", document_id="d", chunk_id="d#0"),
+    ]
+    # The document (a prefix of another text) lacks what the chunk holds: the chunk is what counts.
+    texts = {"d": "Unrelated preface.", "d#0": text}
+    llm = scripted(lambda request: [math.log(0.9), math.log(0.1)])
+    config = GraphJudgerConfig(context="chunk", require_in_context=True, threshold=0.5, keep_top_k=5)
+    out = GraphJudger(llm, config).judge_sync(made, texts)
+    assert [j.label for j in out] == [True, False, False, True, False]
+    asked = [r.messages[-1].content for batch in llm.backend.score_calls for r in batch]
+    assert len(asked) == 2 and not any("1913" in a or "Pierre" in a for a in asked)
+    assert [j.details.get("rule") for j in out] == [None, "not_in_context", "self_loop", None, "not_in_context"]
+    assert out[1].score == 0.0 and out[1].reasons[0].startswith("tail not found in the text")
+    assert out[4].reasons[0].startswith("head not found in the text") and out[4].model is None
+    assert out[2].reasons == ["head and tail are the same: rejected without a model call"]
+    assert not any(j.details.get("kept_by_floor") for j in out)
+    # Off (the default), every triple is asked.
+    llm = scripted(lambda request: [math.log(0.9), math.log(0.1)])
+    out = GraphJudger(llm, GraphJudgerConfig(context="chunk", threshold=0.5)).judge_sync(made, texts)
+    assert all(j.label for j in out) and sum(len(b) for b in llm.backend.score_calls) == 5
+    # Deciding again from stored judgements keeps the rule's decisions.
+    again = GraphJudgerConfig(context="chunk", require_in_context=True, threshold=0.1, keep_top_k=5).redecide(
+        made, GraphJudger(scripted(lambda r: [math.log(0.9), math.log(0.1)]), config).judge_sync(made, texts))
+    assert [j.label for j in again] == [True, False, False, True, False]
+    assert [j.details.get("rule") for j in again] == [None, "not_in_context", "self_loop", None, "not_in_context"]
+
+
+def test_require_in_context_with_document_context_reads_the_whole_document(scripted) -> None:
+    """``context: document`` cuts what the model reads to a prefix, but the rule looks in the
+    whole document."""
+    doc = "Filler sentence. " * 60 + "Radium was discovered by Marie Curie."
+    made = [Triple(head="Radium", relation="discoverer", tail="Marie Curie", document_id="d")]
+    llm = scripted(lambda request: [math.log(0.9), math.log(0.1)])
+    config = GraphJudgerConfig(require_in_context=True, max_document_chars=100, threshold=0.5)
+    (j,) = GraphJudger(llm, config).judge_sync(made, {"d": doc})
+    assert j.label and j.details.get("rule") is None

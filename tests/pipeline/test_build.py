@@ -203,6 +203,25 @@ def test_judge_stage_keeps_supported_triples_and_files_the_rest(tmp_path: Path) 
         assert [j.judge for j in stored.judgements] == [judged[0]["judgement"]["judge"]]
 
 
+def test_a_judge_requiring_the_context_files_what_the_text_lacks_without_asking_the_model(tmp_path: Path) -> None:
+    """require_in_context: a self-loop and a tail the chunk does not hold go to rejected.jsonl with
+    the rule that rejected them; only the others cost a judge request."""
+    rules = [*RULES[:2], {"match": "as knowledge-graph triples", "reply": json.dumps(
+        [["Marie Curie", "born in", "Warsaw"], ["Marie Curie", "died in", "1934"], ["Paris", "is", "paris"]])}]
+    cfg = config_dict(tmp_path, rules=rules)
+    cfg["judge"] = {"type": "graphjudger.v1", "backend": "default", "threshold": 0.0, "context": "chunk",
+                    "require_in_context": True}
+    summary = build([make_docs(tmp_path, n=3)], parse_config(cfg), tmp_path / "out", progress=False)
+    out = tmp_path / "out"
+    kept, rejected = read(out, "triples.jsonl"), read(out, "rejected.jsonl")
+    assert summary.judged == 9 and summary.usage["judge"].requests == 3
+    assert sorted((k["head"], k["tail"]) for k in kept) == [("Marie Curie", "Warsaw")] * 3
+    rules_of = sorted((r["triple"]["tail"], r["judgement"]["details"]["rule"]) for r in rejected)
+    assert rules_of == [("1934", "not_in_context")] * 3 + [("paris", "self_loop")] * 3
+    assert all("rejected without a model call" in r["judgement"]["reasons"][0] for r in rejected)
+    assert stored_ids(out) == sorted(k["id"] for k in kept)
+
+
 def test_judge_section_is_validated(tmp_path: Path) -> None:
     cfg = config_dict(tmp_path)
     cfg["judge"] = {"type": "graphjudger.v9"}
