@@ -25,8 +25,10 @@ from kgjudge.pipeline._batch import stage_sections
 # config's hash as it was, so existing output folders keep opening.
 _LATER_DEFAULTS: dict[str, dict[str, Any]] = {
     "hf.v1": {"constrain_json": True, "op_dtypes": {}},
-    "graphjudger.v1": {"context": "document"},
+    "graphjudger.v1": {"context": "document", "require_in_context": False, "min_match": 90.0},
 }
+_LATER_EXTRACT_DEFAULTS: dict[str, Any] = {"relations": None}
+"""The same for ``pipeline.extract``."""
 
 
 def config_hash(config: KGJudgeConfig) -> str:
@@ -41,8 +43,9 @@ def config_hash(config: KGJudgeConfig) -> str:
             if slot.get(key) == default:
                 slot.pop(key)
     extract = data.get("pipeline", {}).get("extract", {})
-    if "relations" in extract and extract["relations"] is None:
-        extract.pop("relations")
+    for key, default in _LATER_EXTRACT_DEFAULTS.items():
+        if key in extract and extract[key] == default:
+            extract.pop(key)
     return hashlib.sha256(yaml.safe_dump(data, sort_keys=False).encode()).hexdigest()[:16]
 
 
