@@ -62,6 +62,12 @@ class ExtractConfig(Section):
     adapter: str | None = None
     prompt: str = prompt_field("triple_extract.v1", reads="triples")
     max_triples: int = Field(default=50, ge=1, description="per chunk; more are dropped and reported")
+    min_triples: int = Field(
+        default=0, ge=0,
+        description="ask for at least this many triples per chunk (JSON-schema minItems): enforced while decoding "
+        "by backends with JSON-schema constraints, a hint elsewhere. A small model that stops early then lists "
+        "more candidates, and the judge filters them",
+    )
     max_element_chars: int = Field(default=200, ge=1, description="longer heads, relations or tails are invalid")
     max_tokens: int = Field(default=512, ge=16)
     few_shot: list[FewShotExample] = Field(default_factory=list)
@@ -74,6 +80,8 @@ class ExtractConfig(Section):
 
     @model_validator(mode="after")
     def _check_relations(self) -> ExtractConfig:
+        if self.min_triples > self.max_triples:
+            raise ValueError(f"min_triples ({self.min_triples}) is above max_triples ({self.max_triples})")
         if self.relations is not None:
             names = [" ".join(r.split()) for r in self.relations]
             if not names or not all(names):

@@ -34,7 +34,7 @@ from kgjudge._jsonl import loads_checked
 from kgjudge._prompts import render
 from kgjudge._records import ChatMessage
 from kgjudge._text import replace_surrogates
-from kgjudge.llm._constrain import close_json
+from kgjudge.llm._constrain import accepting, close_json
 from kgjudge.llm._types import Capabilities, ChoiceScores, GenerationResult, LLMRequest, Usage
 
 T = TypeVar("T")
@@ -150,12 +150,13 @@ def extract_json(text: str) -> Any:
 
 
 def check_json(text: str, schema: dict[str, Any]) -> Any:
-    """Parse ``text`` and validate it against ``schema``; ValueError says what is wrong."""
+    """Parse ``text`` and validate it against ``schema`` (less a root ``minItems``:
+    :func:`~kgjudge.llm._constrain.accepting`); ValueError says what is wrong."""
     try:
         value = extract_json(text)
     except ValueError as exc:
         raise ValueError(f"not JSON: {exc}") from exc
-    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(value))
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(accepting(schema)).iter_errors(value))
     if error is not None:
         where = "/".join(str(p) for p in error.absolute_path) or "<root>"
         raise ValueError(f"schema violation at {where}: {error.message}")

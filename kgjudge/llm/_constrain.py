@@ -36,6 +36,20 @@ CLOSE_BUDGET_TEXTS = 4
 CLOSE_BUDGET_CHARS = 200_000
 
 
+def accepting(schema: dict[str, Any]) -> dict[str, Any]:
+    """The schema a reply must meet: ``schema`` less its root ``minItems``, which asks a
+    constrained decoder for more items but does not make a shorter reply wrong (a reply cut by
+    its token budget, a model that starts repeating itself, a backend without constraints).
+
+    Example:
+        >>> accepting({"type": "array", "minItems": 5, "maxItems": 9})
+        {'type': 'array', 'maxItems': 9}
+    """
+    if isinstance(schema, dict) and "minItems" in schema:
+        return {k: v for k, v in schema.items() if k != "minItems"}
+    return schema
+
+
 def schema_valid(value: Any, schema: dict[str, Any]) -> bool:
     return jsonschema.Draft202012Validator(schema).is_valid(value)
 
@@ -179,8 +193,10 @@ def close_json(text: str, schema: dict[str, Any]) -> str | None:
     element, closed, that is; None when there is none.
 
     Candidates are parsed strictly (:func:`kgjudge._jsonl.loads_checked`): a cut that would nest
-    too deeply or keep a lone surrogate escape or NaN is no candidate.
+    too deeply or keep a lone surrogate escape or NaN is no candidate; they are checked against
+    :func:`accepting` ``(schema)``.
     """
+    schema = accepting(schema)
     prefix = JsonPrefix()
     prefix.feed(text)
     first_repeat = [prefix.repeat_text(0)] if prefix.repeat_cuts else []

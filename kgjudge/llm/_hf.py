@@ -28,7 +28,7 @@ from kgjudge._extras import require
 from kgjudge._jsonl import loads_checked
 from kgjudge._registry import backends
 from kgjudge.llm._base import LLMBackend, report_finished
-from kgjudge.llm._constrain import JsonGrammar, JsonPrefix, apply_bitmask, close_json, schema_valid
+from kgjudge.llm._constrain import JsonGrammar, JsonPrefix, accepting, apply_bitmask, close_json, schema_valid
 from kgjudge.llm._models import DEFAULT_MODEL, adapter_fingerprint, hf_model_dir, resolve_adapter, resolve_model
 from kgjudge.llm._types import Capabilities, ChoiceScores, GenerationResult, LLMRequest
 
@@ -191,7 +191,7 @@ class _Decoding:
 
 def _parses_to_schema(text: str, schema: dict[str, Any] | None) -> bool:
     try:
-        return schema_valid(loads_checked(text), schema or {})
+        return schema_valid(loads_checked(text), accepting(schema or {}))
     except ValueError:  # not JSON, or JSON no reply may hold (too deep, a lone surrogate, NaN)
         return False
 

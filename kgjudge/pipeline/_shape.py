@@ -27,7 +27,7 @@ _LATER_DEFAULTS: dict[str, dict[str, Any]] = {
     "hf.v1": {"constrain_json": True, "op_dtypes": {}},
     "graphjudger.v1": {"context": "document", "require_in_context": False, "min_match": 90.0},
 }
-_LATER_EXTRACT_DEFAULTS: dict[str, Any] = {"relations": None}
+_LATER_EXTRACT_DEFAULTS: dict[str, Any] = {"relations": None, "min_triples": 0}
 """The same for ``pipeline.extract``."""
 
 

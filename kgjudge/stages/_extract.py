@@ -27,11 +27,13 @@ from kgjudge.stages._types import DenoisedChunk, StageFailure
 EXTRACT_PROMPT = "triple_extract.v1"
 
 
-def extract_schema(max_triples: int = 50, relations: Sequence[str] | None = None) -> dict[str, Any]:
-    """The reply: a JSON array of at most ``max_triples`` [head, relation, tail] arrays (what
-    :func:`extract_answer` writes), the relation one of ``relations`` when given. ``maxItems``
-    bounds a constrained reply, so a looping model closes the array instead of running out of
-    tokens. An array root works with transformers, vLLM and llama.cpp; OpenAI's strict mode
+def extract_schema(max_triples: int = 50, relations: Sequence[str] | None = None,
+                   min_triples: int = 0) -> dict[str, Any]:
+    """The reply: a JSON array of at least ``min_triples`` and at most ``max_triples`` [head,
+    relation, tail] arrays (what :func:`extract_answer` writes), the relation one of
+    ``relations`` when given. ``maxItems`` bounds a constrained reply, so a looping model closes
+    the array instead of running out of tokens; ``minItems`` keeps a model that stops early
+    listing candidates. An array root works with transformers, vLLM and llama.cpp; OpenAI's strict mode
     wants an object root, and a server that rejects the schema falls back to JSON mode.
 
     Example:
@@ -42,7 +44,10 @@ def extract_schema(max_triples: int = 50, relations: Sequence[str] | None = None
     if relations:
         item = {"type": "array", "prefixItems": [{"type": "string"}, {"enum": list(relations)}, {"type": "string"}],
                 "items": False, "minItems": 3, "maxItems": 3}
-    return {"type": "array", "items": item, "maxItems": max_triples}
+    schema: dict[str, Any] = {"type": "array", "items": item, "maxItems": max_triples}
+    if min_triples:
+        schema["minItems"] = min_triples
+    return schema
 
 
 EXTRACT_SCHEMA: dict[str, Any] = extract_schema()
@@ -76,7 +81,7 @@ def extract_request(text: str, entities: Sequence[str], config: ExtractConfig) -
     messages += extract_messages(text, entities, prompt=config.prompt)
     return LLMRequest(
         messages=messages,
-        json_schema=extract_schema(config.max_triples, config.relations),
+        json_schema=extract_schema(config.max_triples, config.relations, config.min_triples),
         max_tokens=config.max_tokens,
         adapter=config.adapter,
     )

@@ -105,6 +105,21 @@ async def test_a_reply_cut_by_max_tokens_is_closed_at_its_last_complete_element(
     assert r.repaired and llm.usage.parse_repairs == 1
 
 
+async def test_a_root_min_items_asks_for_more_but_a_shorter_reply_is_no_error() -> None:
+    """extract's min_triples (the reply's root minItems) steers a constrained decoder; a backend
+    without constraints that gives fewer gets no repair round trip for it."""
+    from kgjudge.stages import extract_schema
+
+    llm, backend = make(replies=['[["Paris", "country", "France"]]'])
+    (r,) = await llm.generate([LLMRequest.chat("extract", json_schema=extract_schema(50, min_triples=4))])
+    assert r.parsed == [["Paris", "country", "France"]] and not r.repaired
+    assert llm.usage.parse_repairs == 0 and len(backend.calls) == 1
+    # The items' own minItems (three elements a triple) still holds.
+    llm, backend = make(replies=['[["Paris", "France"]]', '[["Paris", "country", "France"]]'])
+    (r,) = await llm.generate([LLMRequest.chat("extract", json_schema=extract_schema(50, min_triples=4))])
+    assert r.repaired and llm.usage.parse_repairs == 1
+
+
 async def test_unrepairable_reply_raises_parse_error_with_raw_text() -> None:
     llm, _ = make(replies=["Sure! Here are the triples: (Paris, capital, France)", "I cannot do JSON."])
     with pytest.raises(ParseError) as info:

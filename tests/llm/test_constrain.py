@@ -38,6 +38,9 @@ def test_a_repeated_array_item_is_found_and_cut_before() -> None:
         ('{"ent', ENTITIES, None),
         ('{"x": 1.5, "y": [1, 2, 3', {"type": "object"}, '{"x": 1.5, "y": [1, 2]}'),
         ('[["a", "b", "c"]]', EXTRACT, '[["a", "b", "c"]]'),
+        # a reply cut before the minimum number of triples it was asked for keeps those it has
+        ('[["a", "b", "c"], ["d", "e', extract_schema(4, min_triples=3), '[["a", "b", "c"]]'),
+        ('[["a", "b", "c"], ["d", "e", "f"]]', extract_schema(4, min_triples=3), '[["a", "b", "c"], ["d", "e", "f"]]'),
     ],
 )
 def test_close_json_keeps_the_longest_valid_cut(text: str, schema: dict, closed: str | None) -> None:
@@ -113,6 +116,20 @@ def test_an_ontology_schema_allows_only_its_relations(plain: HFBackend) -> None:
                                             temperature=1.5, seed=n) for n in range(4)])
     assert llm.usage.parse_failures == 0
     assert all(t[1] in schema["items"]["prefixItems"][1]["enum"] for reply in replies for t in reply.parsed)
+
+
+def test_min_triples_keeps_a_constrained_model_listing(plain: HFBackend) -> None:
+    schema = extract_schema(8, min_triples=3)
+    tok = plain.tokenizer
+
+    def finished(text: str, schema: dict) -> bool:
+        matcher = plain._grammar().matcher(schema)
+        ok = bool(matcher.consume_tokens(tok(text, add_special_tokens=False)["input_ids"]))
+        return ok and not matcher.is_error() and matcher.is_accepting()
+
+    two = '[["Paris", "country", "France"], ["Ada", "date of birth", "1815"]]'
+    three = two[:-1] + ', ["Rome", "country", "Italy"]]'
+    assert finished(two, extract_schema(8)) and not finished(two, schema) and finished(three, schema)
 
 
 def test_generation_stops_when_the_value_closes_and_finished_rows_leave_the_batch(plain: HFBackend) -> None:

@@ -74,6 +74,24 @@ def test_packaged_extractor_does_not_loop_on_the_python_document(smollm2_tokeniz
     assert len({tuple(t) for t in reply.parsed}) == len(reply.parsed) >= 1
 
 
+def test_min_triples_makes_the_packaged_extractor_list_more_of_the_curie_paragraph(smollm2_tokenizer_dir: Path) -> None:
+    """min_triples (the reply's minItems, enforced while decoding): asked for six triples of the
+    Curie paragraph, the packaged extractor lists more distinct ones than on its own, and its
+    reply closes by itself (at the sixth, or where it starts repeating itself)."""
+    from kgjudge.stages import extract_messages, extract_schema
+
+    backend = HFBackend(HFConfig(adapters={"extractor": "packaged:smollm2-extractor.v3"}))
+    text = (REPO / "examples" / "documents" / "curie.txt").read_text(encoding="utf-8")
+    llm = LLM(backend)
+    free, asked = llm.generate_sync([
+        LLMRequest(messages=extract_messages(text), json_schema=extract_schema(50, min_triples=n), max_tokens=160,
+                   adapter="extractor")
+        for n in (0, 6)
+    ])
+    assert llm.usage.parse_repairs == 0 and asked.finish_reason == "stop"
+    assert len(free.parsed) < len({tuple(t) for t in asked.parsed}) <= 6
+
+
 def test_score_choices_prefers_the_true_continuation(smol: HFBackend, tmp_path: Path) -> None:
     llm = LLM(smol, ResponseCache(tmp_path))
     reqs = [

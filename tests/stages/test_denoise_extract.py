@@ -221,3 +221,11 @@ def test_evidence_span_across_sentences() -> None:
     span = evidence_span(text, sentences, "Marie Curie", "Paris")
     assert span.start == 0 and span.end == len(text)
     assert evidence_span(text, sentences, "Marie Curie", "London").text == "Marie Curie worked hard."
+
+
+def test_min_triples_asks_for_at_least_that_many_and_stays_within_max() -> None:
+    schema = extract_request(TEXT, [], ExtractConfig(min_triples=4, max_triples=10)).json_schema
+    assert schema["minItems"] == 4 and schema["maxItems"] == 10
+    assert "minItems" not in extract_request(TEXT, [], ExtractConfig()).json_schema
+    with pytest.raises(ValueError, match=r"min_triples \(11\) is above max_triples \(10\)"):
+        ExtractConfig(min_triples=11, max_triples=10)
