@@ -82,7 +82,7 @@ def test_every_packaged_adapter_and_training_config_keeps_out_of_the_dev_split()
 
     repo = Path(__file__).resolve().parents[2]
     folders = [p for p in packaged_adapters_dir().iterdir() if (p / "adapter_config.json").is_file()]
-    assert {"smollm2-extractor.v1", "smollm2-extractor.v2", "smollm2-extractor.v3", "smollm2-judge.v1",
+    assert {"smollm2-extractor.v1", "smollm2-extractor.v2", "smollm2-extractor.v3", "smollm2-extractor.v4", "smollm2-judge.v1",
             "smollm2-judge.v2"} <= {p.name for p in folders}
     configs = [p / "train.yaml" for p in folders] + sorted((repo / "configs" / "train").glob("*.yaml"))
     ids = [f"{corpus}:{line}" for corpus in ("rebel_sub/val", "scierc/train") for line in range(1, 2001)]
