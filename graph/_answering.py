@@ -193,9 +193,18 @@ class Answerer:
                         chunk_id=t.chunk_id, evidence=t.evidence, source=source)
 
 
+_ASKS_TIME_OR_NUMBER = re.compile(r"^\W*(when|(in |from |since |until )?(what|which) (year|date|day|month|decade|century)|how (many|much|old|long))\b",
+                                  re.IGNORECASE)
+
+
 def select_candidates(context: RetrievedContext, limit: int) -> list[str]:
     """The entities the ``select`` answer style offers for a context: those of its facts (tails
-    first, in rank order) other than the question's own entities, unless there are no others."""
+    first, in rank order) other than the question's own entities, unless there are no others.
+    A question asking when, which year (date, ...) or how many (much, old, long) is answered by
+    a time or a number: it is offered only the entities with a digit, when there are any."""
     seeds = {link.name for link in context.linked}
     names = [n for n in dict.fromkeys(n for f in context.facts for n in (f.triple.tail, f.triple.head)) if n != NOT_FOUND]
-    return ([n for n in names if n not in seeds] or names)[:limit]
+    names = [n for n in names if n not in seeds] or names
+    if _ASKS_TIME_OR_NUMBER.match(context.question):
+        names = [n for n in names if any(c.isdigit() for c in n)] or names
+    return names[:limit]

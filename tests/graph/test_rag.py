@@ -315,6 +315,27 @@ def test_select_style_picks_an_entity_of_the_context_or_not_found(store: GraphSt
     assert not answer.found and answer.answer.startswith("Nothing found") and answer.citations == []
 
 
+def test_select_offers_only_dates_and_numbers_to_a_when_question() -> None:
+    """A question asking when (or which year, how many) is answered by a time or a number: the
+    select style offers the entities with a digit, all of them when none has one."""
+    from kgjudge.graph._answering import select_candidates
+    from kgjudge.graph._linking import LinkedEntity
+    from kgjudge.graph._rag_records import ContextFact, RetrievedContext
+
+    def context(question: str, tails: list[str]) -> RetrievedContext:
+        facts = [ContextFact(key=f"T{i + 1}", triple=Triple(head="Marie Curie", relation=f"r{i}", tail=t, document_id="d"),
+                             confidence=1.0, relevance=1.0, score=1.0) for i, t in enumerate(tails)]
+        seed = LinkedEntity(name="Marie Curie", mention="marie curie", matched="marie curie", method="exact", score=1.0)
+        return RetrievedContext(question=question, mode="local", facts=facts, linked=[seed])
+
+    tails = ["Pierre Curie", "1867", "Warsaw", "7 November 1867"]
+    assert select_candidates(context("When was Marie Curie born?", tails), 20) == ["1867", "7 November 1867"]
+    assert select_candidates(context("In which year was she born?", tails), 20) == ["1867", "7 November 1867"]
+    assert select_candidates(context("  how many prizes did Marie Curie win?", tails), 20) == ["1867", "7 November 1867"]
+    assert select_candidates(context("Where was Marie Curie born?", tails), 20) == tails
+    assert select_candidates(context("When was Marie Curie born?", ["Pierre Curie", "Warsaw"]), 20) == ["Pierre Curie", "Warsaw"]
+
+
 def test_embeddings_are_kept_on_disk_and_reused(tmp_path: Path) -> None:
     from kgjudge.graph import VectorCache
 
