@@ -8,8 +8,9 @@ loaded once per variant (its load time is reported apart). Variants:
 
 - ``new``: the config as given (default: configs/pipelines/default.yaml, the packaged defaults);
 - ``old``: the same config with the first packaged adapters and judge settings
-  (smollm2-extractor.v1, smollm2-judge.v1 on the document's first 600 characters, threshold
-  0.595123), as the default was published before.
+  (smollm2-extractor.v1 without ``min_triples``, smollm2-judge.v1 on the document's first 600
+  characters at threshold 0.595123 without the ``require_in_context`` check), as the default
+  was published before.
 
 Reported per variant: documents per minute (build wall time, model loaded), output tokens per
 second of extraction, seconds per stage (model time of extraction, judging and denoising; the
@@ -49,7 +50,8 @@ GOAL_DOCS_PER_MINUTE = 20.0
 GOAL_UNUSABLE = 0
 FIRST_PUBLISHED_F1 = 0.235
 OLD_ADAPTERS = {"extractor": "packaged:smollm2-extractor.v1", "judge": "packaged:smollm2-judge.v1"}
-OLD_JUDGE = {"context": "document", "max_document_chars": 600, "threshold": 0.595123}
+OLD_JUDGE = {"context": "document", "max_document_chars": 600, "threshold": 0.595123, "require_in_context": False}
+OLD_EXTRACT = {"min_triples": 0}
 
 
 def variant_configs(base: Any, *, model: str | None, adapter: str | None) -> dict[str, Any]:
@@ -65,6 +67,7 @@ def variant_configs(base: Any, *, model: str | None, adapter: str | None) -> dic
             backend["adapters"] = {**backend.get("adapters", {}), **OLD_ADAPTERS}
             if data.get("judge"):
                 data["judge"].update(OLD_JUDGE)
+            data["pipeline"]["extract"].update(OLD_EXTRACT)
         if model:
             backend["model"] = model
         if adapter:
@@ -131,7 +134,9 @@ def main() -> None:
         entry = {
             "model": slot.model, "adapters": dict(slot.adapters),
             "judge": None if config.judge is None else {
-                k: getattr(config.judge, k, None) for k in ("type", "adapter", "context", "max_document_chars", "threshold")},
+                k: getattr(config.judge, k, None)
+                for k in ("type", "adapter", "context", "max_document_chars", "threshold", "require_in_context")},
+            "min_triples": config.pipeline.extract.min_triples,
             "relations": len(config.pipeline.extract.relations or []) or None,
             "denoise": config.pipeline.denoise.enabled,
             "load_seconds": load_seconds,

@@ -134,6 +134,8 @@ def test_bench_embedded_compares_old_and_new_on_dev_documents(tiny_llama_dir: Pa
     assert set(report["variants"]) == {"old", "new"} and report["documents"] == 3
     old, new = report["variants"]["old"], report["variants"]["new"]
     assert old["judge"]["context"] == "document" and new["judge"]["context"] == "chunk"
+    assert not old["judge"]["require_in_context"] and new["judge"]["require_in_context"]
+    assert old["min_triples"] == 0 and new["min_triples"] == 4
     for entry in (old, new):
         assert entry["documents_per_minute"] > 0 and entry["chunks"] >= 3 and entry["unusable_replies"] >= 0
         assert {"extract", "judge", "other"} <= set(entry["stage_seconds"])
