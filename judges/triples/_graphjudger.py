@@ -277,11 +277,11 @@ class GraphJudger:
 
     def context_of(self, triple: Triple, texts: Mapping[str, str]) -> str:
         """The text ``triple`` is judged against; ``texts`` maps document ids (and, for
-        ``context: chunk``, chunk ids) to texts."""
-        document = texts[triple.document_id or ""]
+        ``context: chunk``, chunk ids) to texts: :meth:`whole_context_of`, a chunk cut to the
+        sentences around the triple's evidence when longer than ``max_document_chars``."""
+        text = self.whole_context_of(triple, texts)
         if self.config.context == "document":
-            return document
-        text = texts.get(triple.chunk_id, document) if triple.chunk_id else document
+            return text
         return evidence_window(text, triple, self.config.max_document_chars)
 
     async def judge(self, triples: Sequence[Triple], documents: Mapping[str, str]) -> list[Judgement]:
@@ -315,8 +315,8 @@ class GraphJudger:
         return decide(cfg, triples, p_yes, raw, models, failed, ruled)
 
     def whole_context_of(self, triple: Triple, texts: Mapping[str, str]) -> str:
-        """The whole text a triple must be found in under ``require_in_context``: its chunk
-        (``context: chunk``, when given) or its document, never cut."""
+        """The whole text a triple is judged against, never cut (what ``require_in_context``
+        searches): its chunk (``context: chunk``, when given) or its document."""
         document = texts[triple.document_id or ""]
         if self.config.context == "chunk" and triple.chunk_id:
             return texts.get(triple.chunk_id, document)
