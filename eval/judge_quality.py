@@ -3,7 +3,8 @@ them.
 
 Examples: the dev split's documents (REBEL-Sub val and SciERC train; eval/_data.py) cut into the
 default config's chunks, each gold triple on the chunk that states it (a positive) with one
-seeded corruption of it (tail_swap, head_swap, relation_swap, near_duplicate), plus hard
+seeded corruption of it (tail_swap, head_swap, relation_swap, near_duplicate; ``--kinds`` adds the
+targeted relation_twin and date_swap), plus hard
 negatives: the extractor's own wrong triples from ``--builds`` (kgjudge build folders over dev
 documents: self-loops, elements not in the chunk, a wrong relation for a gold pair). Every
 example goes through ``GraphJudger.judge`` with the document and its chunks, as in
@@ -35,6 +36,8 @@ from _quality import score_predictions
 from kgjudge import Triple, load_config
 from kgjudge._jsonl import iter_jsonl
 from kgjudge.judges import (
+    CORRUPTION_KINDS,
+    TARGETED_KINDS,
     GraphJudger,
     GraphJudgerConfig,
     binary_metrics,
@@ -79,6 +82,9 @@ def main() -> None:
     parser.add_argument("--threshold", type=float, help="also report the builds at this threshold")
     parser.add_argument("--document-chars", type=int, default=600, help="max_document_chars of document contexts")
     parser.add_argument("--chunk-chars", type=int, default=1500, help="max_document_chars of chunk contexts")
+    parser.add_argument("--kinds", default=",".join(CORRUPTION_KINDS),
+                        help="comma-separated corruption kinds of the gold triples (default: the four taken in turn; "
+                        f"add {', '.join(TARGETED_KINDS)} for the targeted ones)")
     parser.add_argument("--out", type=Path, default=Path("eval/results/judge_quality.json"))
     parser.add_argument("--png", type=Path, default=Path("eval/results/judge_pr_curve.png"))
     args = parser.parse_args()
@@ -89,7 +95,10 @@ def main() -> None:
     chunks, _ = chunk_documents(docs, load_config(args.config).pipeline.chunking)
     parent = {c.id: c.split_key for c in chunks}
     text_of.update({c.id: c.text for c in chunks})
-    examples, stats = build_judge_examples(chunks, **DEV_SPLIT_FRACTIONS)
+    try:
+        examples, stats = build_judge_examples(chunks, **DEV_SPLIT_FRACTIONS, kinds=args.kinds.split(","))
+    except ValueError as err:
+        raise SystemExit(f"--kinds: {err}") from None
     extracted: dict[str, list[tuple[str, str, str]]] = {}
     for folder in args.builds:
         for chunk_id, triples in extracted_by_chunk(folder).items():

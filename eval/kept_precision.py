@@ -12,6 +12,10 @@ label by reading the text, and estimates the precision of all kept triples from 
     #    states, or plainly implies, as written); "note" says why when false
     python eval/kept_precision.py score --build out/q100/v3 --documents 100 \\
         --labels eval/labels/kept-v3-dev100.jsonl --out eval/results/kept_precision.json
+    # 3. another build of the same documents (another judge, say): how many of the labelled
+    #    triples it still keeps, supported and unsupported
+    python eval/kept_precision.py recheck --build out/q100-judge-v3/v3 --documents 100 \\
+        --labels eval/labels/kept-v3-dev100.jsonl --out eval/results/kept_recheck.json
 
 Estimated precision = (exact matches + p x kept triples not in the gold graph) / kept triples,
 where p is the labelled share supported, with its Wilson 95% interval (scipy). Duplicates
@@ -142,9 +146,22 @@ def estimate(kept: Mapping[str, Sequence[Sequence[str]]], gold: Sequence[GoldDoc
     }
 
 
+def recheck(kept: Mapping[str, Sequence[Sequence[str]]], labels: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """How many labelled triples (labelled on another build of the same documents) ``kept``
+    holds, for the supported and the unsupported ones."""
+    held = {(doc_id, key_of(t)) for doc_id, triples in kept.items() for t in triples}
+    out: dict[str, Any] = {}
+    for name, value in (("supported", True), ("unsupported", False)):
+        items = [i for i in labels if i.get("supported") is value]
+        still = [i for i in items if (i["document_id"], key_of((i["head"], i["relation"], i["tail"]))) in held]
+        out[name] = {"labelled": len(items), "still_kept": len(still),
+                     "dropped": [f"{i['head']} | {i['relation']} | {i['tail']}" for i in items if i not in still]}
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["sample", "score"])
+    parser.add_argument("command", choices=["sample", "score", "recheck"])
     parser.add_argument("--build", type=Path, required=True, help="a finished build folder of dev documents")
     parser.add_argument("--documents", type=int, default=100, help="the dev sample the build holds (as built)")
     parser.add_argument("--labels", type=Path, required=True)
@@ -170,6 +187,15 @@ def main() -> None:
                                    ensure_ascii=False) + "\n")
         print(f"{min(args.n, len(others))} of {len(others)} kept triples outside the gold graph written to "
               f"{args.labels}: set each 'supported'")
+        return
+    if args.command == "recheck":
+        result = {"benchmark": "kept_recheck", "build": args.build.name, "documents": len(gold),
+                  "labels": str(args.labels), **recheck(kept, read_labels(args.labels))}
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=2))
+        for name in ("supported", "unsupported"):
+            print(f"{name}: {result[name]['still_kept']} of {result[name]['labelled']} labelled triples still kept")
+        print(f"written to {args.out}")
         return
     result = {"benchmark": "kept_precision", "build": args.build.name, "documents": len(gold), "labels": str(args.labels)}
     result.update(estimate(kept, gold, read_labels(args.labels), source=str(args.labels)))

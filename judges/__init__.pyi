@@ -88,6 +88,8 @@ from .kasft._data import (
     load_gold_jsonl as load_gold_jsonl,
     load_text_graph_pair as load_text_graph_pair,
     split_of as split_of,
+    TARGETED_KINDS as TARGETED_KINDS,
+    RELATION_TWINS as RELATION_TWINS,
 )
 from .triples._meta_ranking import (
     aggregate as aggregate,

@@ -29,11 +29,11 @@ from kgjudge._records import Record, stable_id
 
 Split = Literal["train", "dev", "test"]
 Kind = Literal[
-    "positive", "tail_swap", "head_swap", "relation_swap", "near_duplicate", "curated",
+    "positive", "tail_swap", "head_swap", "relation_swap", "near_duplicate", "relation_twin", "date_swap", "curated",
     "extracted_self_loop", "extracted_absent", "extracted_wrong_relation",
 ]
 CORRUPTION_KINDS: tuple[str, ...] = ("tail_swap", "head_swap", "relation_swap", "near_duplicate")
-"""How negatives are made from a gold triple:
+"""How negatives are made from a gold triple, in turn (the default kinds):
 
 - ``tail_swap`` / ``head_swap``: the tail (head) is replaced by another entity of the same document;
 - ``relation_swap``: the relation is replaced by another one of the corpus's relation vocabulary;
@@ -44,6 +44,25 @@ CORRUPTION_KINDS: tuple[str, ...] = ("tail_swap", "head_swap", "relation_swap", 
 Examples of kind ``curated`` are a person's decisions about extracted triples (accepted, rejected
 or corrected), written by ``kgjudge export-labels``; their label is the person's.
 """
+
+TARGETED_KINDS: tuple[str, ...] = ("relation_twin", "date_swap")
+"""Negatives aimed at an extractor's commonest false facts, made for every gold triple they
+apply to, on top of the kinds taken in turn (only when listed in ``kinds``):
+
+- ``relation_twin``: the relation is replaced by its twin, which cannot hold for the same head and
+  tail (:data:`RELATION_TWINS`: ``date of birth`` <-> ``date of death`` and the like);
+- ``date_swap``: a tail holding a year is replaced by another year the document mentions
+  (``Ronni Reis | date of birth | May 10, 1966`` -> ``... | 1991``, the year she stopped playing).
+"""
+
+RELATION_TWINS: dict[str, str] = {
+    "date of birth": "date of death", "date of death": "date of birth",
+    "start time": "end time", "end time": "start time",
+    "follows": "followed by", "followed by": "follows",
+}
+"""Relations (compared ignoring case and white space) that exclude each other for one head and tail."""
+
+_YEAR = re.compile(r"(?<![0-9])(1[0-9]{3}|20[0-9]{2})(?![0-9])")
 
 
 class GoldDocument(Record):
@@ -288,6 +307,15 @@ def _corrupt(
         linked = {tr[1] for tr in doc.triples if (tr[0], tr[2]) == (h, t)}
         options = [x for x in vocab.relations if x not in linked]
         return (h, rng.choice(options), t) if options else None
+    if kind == "relation_twin":
+        twin = RELATION_TWINS.get(" ".join(r.split()).casefold())
+        return (h, twin, t) if twin else None
+    if kind == "date_swap":
+        years = set(_YEAR.findall(t))
+        if not years:
+            return None
+        others = sorted(set(_YEAR.findall(doc.text)) - years)
+        return (h, r, rng.choice(others)) if others else None
     if kind == "near_duplicate":
         side = rng.choice((0, 2))
         for pos in (side, 2 - side):
@@ -315,17 +343,21 @@ def build_judge_examples(
 ) -> tuple[list[JudgeExample], KasftStats]:
     """Judge examples (positives and seeded corruptions) for every document, with counts.
 
-    Kinds are used in turn, starting at a seeded offset per document, so each kind gets about the
-    same share; when a kind has no candidate (a document with one entity pair has nothing to swap)
-    the next kind is tried, and the miss is counted in ``skipped_corruptions``.
+    Kinds of :data:`CORRUPTION_KINDS` are used in turn, starting at a seeded offset per document,
+    so each kind gets about the same share; when a kind has no candidate (a document with one
+    entity pair has nothing to swap) the next kind is tried, and the miss is counted in
+    ``skipped_corruptions``. Kinds of :data:`TARGETED_KINDS` add one negative each to every gold
+    triple they apply to (a miss there is not counted).
 
     Example:
         >>> examples, stats = build_judge_examples(load_text_graph_pair("val.target", "val.source"))
         >>> stats.examples["train"]["tail_swap"]
     """
-    unknown = [k for k in kinds if k not in CORRUPTION_KINDS]
+    unknown = [k for k in kinds if k not in CORRUPTION_KINDS + TARGETED_KINDS]
     if unknown or not kinds:
-        raise ValueError(f"unknown corruption kinds {unknown}; valid: {', '.join(CORRUPTION_KINDS)}")
+        raise ValueError(f"unknown corruption kinds {unknown}; valid: {', '.join(CORRUPTION_KINDS + TARGETED_KINDS)}")
+    targeted = [k for k in kinds if k in TARGETED_KINDS]
+    kinds = [k for k in kinds if k not in TARGETED_KINDS]
     documents = corpus.documents if isinstance(corpus, GoldCorpus) else list(corpus)
     malformed = corpus.malformed_triples if isinstance(corpus, GoldCorpus) else 0
     vocab = _Vocabulary(documents)
@@ -338,12 +370,12 @@ def build_judge_examples(
         split = split_of(doc.split_key, seed=seed, dev_fraction=dev_fraction, test_fraction=test_fraction)
         doc_counts[split] += 1
         rng = random.Random(f"{seed}:{doc.id}")
-        turn = rng.randrange(len(kinds))
+        turn = rng.randrange(len(kinds)) if kinds else 0
         made: set[tuple[str, ...]] = set()
         for triple in dict.fromkeys(doc.triples):
             examples.append(_example(doc, triple, True, "positive", split, None))
             counts[split]["positive"] += 1
-            for _ in range(negatives_per_positive):
+            for _ in range(negatives_per_positive if kinds else 0):
                 for attempt in range(len(kinds)):
                     kind = kinds[(turn + attempt) % len(kinds)]
                     negative = _corrupt(kind, triple, doc, vocab, rng)
@@ -355,6 +387,12 @@ def build_judge_examples(
                     counts[split][kind] += 1
                     break
                 turn += 1
+            for kind in targeted:
+                negative = _corrupt(kind, triple, doc, vocab, random.Random(f"{seed}:{doc.id}:{kind}:{triple}"))
+                if negative is not None and _key(negative) not in gold and _key(negative) not in made:
+                    made.add(_key(negative))
+                    examples.append(_example(doc, negative, False, kind, split, triple))
+                    counts[split][kind] += 1
     stats = KasftStats(
         documents=dict(sorted(doc_counts.items())),
         examples={s: dict(sorted(c.items())) for s, c in sorted(counts.items())},

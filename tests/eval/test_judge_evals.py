@@ -87,7 +87,8 @@ def test_extractor_and_judge_quality_scripts_score_builds_of_dev_documents(
     out, png = tmp_path / "q.json", tmp_path / "pr.png"
     stdout = run_env([sys.executable, "eval/judge_quality.py", "--judge", f"old={tiny_adapter}:document@{tiny_llama_dir}",
                       "--judge", f"new={tiny_adapter}:chunk@{tiny_llama_dir}", "--builds", str(keep / "tiny"),
-                      "--examples", "12", "--tune-examples", "8", "--threshold", "0.5", "--out", str(out), "--png", str(png)],
+                      "--examples", "12", "--tune-examples", "8", "--threshold", "0.5", "--out", str(out), "--png", str(png),
+                      "--kinds", "tail_swap,head_swap,relation_swap,near_duplicate,relation_twin,date_swap"],
                      KGJUDGE_DEV_DATA=str(dev_data))
     report = json.loads(out.read_text())
     hard = sum(v for k, v in report["kinds"].items() if k.startswith("extracted_"))  # every one is kept

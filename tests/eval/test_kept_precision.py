@@ -89,6 +89,18 @@ def test_sample_then_score_estimates_precision_from_labels(setup: tuple[Path, Pa
     assert low < 2 / 3 < high
     assert report["unsupported_by_relation"] == {"inception": len(ids)}
 
+    # another build of the documents that no longer keeps the first document's "inception"
+    first = ids[0][0]
+    triples = [json.loads(line) for line in (build / "triples.jsonl").read_text().splitlines()]
+    (build / "triples.jsonl").write_text("".join(
+        json.dumps(t) + "\n" for t in triples if not (t["document_id"] == first and t["relation"] == "inception")))
+    result = run(data, "recheck", *common, "--out", str(tmp_path / "again.json"))
+    assert result.returncode == 0, result.stderr
+    again = json.loads((tmp_path / "again.json").read_text())
+    assert again["supported"]["labelled"] == again["supported"]["still_kept"] == len(ids)
+    assert again["unsupported"] == {"labelled": len(ids), "still_kept": len(ids) - 1,
+                                    "dropped": [f"Town{ids[0][1]} | inception | 1800"]}
+
 
 def test_bad_labels_name_their_line(setup: tuple[Path, Path, list[tuple[str, str]]], tmp_path: Path) -> None:
     data, build, ids = setup

@@ -10,6 +10,7 @@ import pytest
 from kgjudge import InputError
 from kgjudge.judges import (
     CORRUPTION_KINDS,
+    TARGETED_KINDS,
     GoldDocument,
     build_extractor_examples,
     build_judge_examples,
@@ -158,3 +159,35 @@ def test_hard_negatives_come_from_the_extractors_own_mistakes() -> None:
     ]
     assert all(not e.label and e.document == chunk.text and e.document_id == "d#0" for e in examples)
     assert counts == {"extracted_absent": 1, "extracted_self_loop": 1, "extracted_wrong_relation": 1, "unjudged": 1}
+
+
+def test_targeted_negatives_swap_life_dates_and_years_on_top_of_the_kinds_in_turn() -> None:
+    docs = [
+        GoldDocument(id="a", text="Ronni Reis (born May 10, 1966) played tennis until 1991 and won in 1986.",
+                     triples=[("Ronni Reis", "date of birth", "May 10, 1966"), ("Ronni Reis", "sport", "tennis")]),
+        GoldDocument(id="b", text="Ivar (1903 - 1998) was a goldsmith.",
+                     triples=[("Ivar", "date of birth", "1903"), ("Ivar", "date of death", "1998")]),
+        GoldDocument(id="c", text="EVG was founded in 2010.", triples=[("EVG", "inception", "2010")]),
+    ]
+    plain, _ = build_judge_examples(docs, seed=0, dev_fraction=0.0, test_fraction=0.0)
+    both, stats = build_judge_examples(docs, seed=0, dev_fraction=0.0, test_fraction=0.0,
+                                       kinds=[*CORRUPTION_KINDS, "relation_twin", "date_swap"])
+    # the kinds in turn make exactly the negatives they made without the targeted kinds
+    assert [e.model_dump() for e in plain] == [e.model_dump() for e in both if e.kind not in TARGETED_KINDS]
+    targeted = {(e.document_id, e.kind, e.head, e.relation, e.tail) for e in both if e.kind in TARGETED_KINDS}
+    assert ("a", "relation_twin", "Ronni Reis", "date of death", "May 10, 1966") in targeted
+    # Ivar: the twin of his birth date; the other year as his birth date was made by a kind in
+    # turn (a tail swap) or a year swap, once; his death date's twin and year swap are the same two
+    assert ("b", "relation_twin", "Ivar", "date of death", "1903") in targeted
+    ivar = [(e.relation, e.tail) for e in both if e.document_id == "b" and not e.label]
+    assert ivar.count(("date of birth", "1998")) == 1 and ivar.count(("date of death", "1903")) == 1
+    # a year of the text other than the gold tail's
+    swaps = {t for t in targeted if t[1] == "date_swap" and t[0] == "a"}
+    assert len(swaps) == 1 and swaps <= {("a", "date_swap", "Ronni Reis", "date of birth", y) for y in ("1991", "1986")}
+    assert not any(t[0] == "c" for t in targeted)  # no twin for inception, no other year in its text
+    assert stats.examples["train"]["relation_twin"] == sum(1 for t in targeted if t[1] == "relation_twin")
+    assert all(not e.label and e.source_triple for e in both if e.kind in TARGETED_KINDS)
+    gold = {key(t) for d in docs for t in d.triples}
+    assert all(key((e.head, e.relation, e.tail)) not in gold for e in both if not e.label)
+    with pytest.raises(ValueError, match="unknown corruption kinds"):
+        build_judge_examples(docs, kinds=["relation_twin", "nonsense"])
