@@ -456,12 +456,21 @@ def _resume_point(work: Path, fingerprint: str, restart: bool, log: Any) -> tupl
     """The checkpoint to resume from (None: start afresh) and the training seconds spent before it.
 
     Raises:
-        ConfigError: ``work`` holds checkpoints of another config or data (and not ``restart``).
+        ConfigError: ``work`` holds checkpoints of another config or data, or no checkpoint while
+            its output folder holds a finished adapter (which a fresh run would replace), and not
+            ``restart``.
     """
     run_file = work / RUN_FILE
     if restart:
         _remove_tree(work)
     checkpoint = _last_checkpoint(work) if work.is_dir() else None
+    if checkpoint is None and not restart and (work.parent / METADATA_FILE).is_file():
+        raise ConfigError(
+            f"{work.parent} already holds a trained adapter and no checkpoint to continue it from (only runs with "
+            "lr_scheduler: constant_with_warmup keep one): a run started there would replace it. Give another "
+            "output (with init_adapter to continue from it), or start again with --restart",
+            key="output",
+        )
     if checkpoint is not None:
         try:
             recorded = json.loads(run_file.read_text(encoding="utf-8")).get("fingerprint")
@@ -614,7 +623,8 @@ def train(
         train_dataset=encoded["train"],
         eval_dataset=encoded["dev"] or None,
         data_collator=collator,
-        callbacks=[_seconds_callback(transformers, seconds_before)],
+        callbacks=[_seconds_callback(transformers, seconds_before)]
+        + ([_final_checkpoint_callback(transformers)] if opt.lr_scheduler == "constant_with_warmup" else []),
     )
     started = time.perf_counter()
     state_file = checkpoint / "trainer_state.json" if checkpoint else None
@@ -673,9 +683,23 @@ def train(
     if any("eval_loss" in h for h in history):
         plot_losses(history, out / LOSS_PLOT, title=f"{out.name}: {config.model}, {len(train_ex)} train examples")
     (out / CONFIG_FILE).write_text(config_text or yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
-    _remove_tree(out / ".trainer")
+    if opt.lr_scheduler != "constant_with_warmup":
+        # A decayed learning rate ends the run; a constant one keeps its last checkpoint, so that
+        # the run can be continued past max_steps.
+        _remove_tree(out / ".trainer")
     log(f"[train {task}] {metadata.training['steps']} steps in {seconds:.0f} s; metrics {json.dumps(metadata.metrics)}")
     return metadata
+
+
+def _final_checkpoint_callback(transformers: Any) -> Any:
+    """A trainer callback that checkpoints the last step too (not only every save_steps)."""
+
+    class FinalCheckpoint(transformers.TrainerCallback):
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            if state.global_step >= state.max_steps:
+                control.should_save = True
+
+    return FinalCheckpoint()
 
 
 def _progress_callback(transformers: Any, progress: Progress) -> Any:

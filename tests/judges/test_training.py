@@ -245,6 +245,41 @@ def test_an_interrupted_training_resumes_from_its_last_checkpoint(
     del transformers
 
 
+def test_a_finished_run_is_continued_past_max_steps_or_never_silently_replaced(tmp_path: Path, tiny_llama_dir: Path) -> None:
+    """A constant-rate run keeps its last checkpoint, so raising max_steps continues it; a
+    finished run with nothing to continue from is not trained over without --restart."""
+    from kgjudge.judges.kasft import _training
+
+    path = write_config(tmp_path, tiny_llama_dir, "judge", "constant", steps=2)
+    raw = yaml.safe_load(path.read_text())
+    raw["training"].update(lr_scheduler="constant_with_warmup", save_steps=5, dev_judge_examples=2)
+    path.write_text(yaml.safe_dump(raw))
+    config = _training.load_train_config(path)
+    first = _training.train("judge", config, log=lambda m: None)
+    assert first.training["steps"] == 2
+    assert (tmp_path / "constant" / ".trainer" / "checkpoint-2").is_dir()  # saved at the end, not at save_steps
+    longer = config.model_copy(update={"training": config.training.model_copy(update={"max_steps": 3})})
+    logs: list[str] = []
+    second = _training.train("judge", longer, log=logs.append)
+    assert any("resuming from checkpoint-2" in m for m in logs), logs
+    assert second.training["steps"] == 3
+
+    path = write_config(tmp_path, tiny_llama_dir, "judge", "linear", steps=1)
+    raw = yaml.safe_load(path.read_text())
+    raw["training"]["dev_judge_examples"] = 2
+    path.write_text(yaml.safe_dump(raw))
+    linear = _training.load_train_config(path)
+    _training.train("judge", linear, log=lambda m: None)
+    assert not (tmp_path / "linear" / ".trainer").exists()
+    before = (tmp_path / "linear" / "adapter_model.safetensors").read_bytes()
+    longer = linear.model_copy(update={"training": linear.training.model_copy(update={"max_steps": 2})})
+    with pytest.raises(_training.ConfigError, match="already holds a trained adapter") as err:
+        _training.train("judge", longer, log=lambda m: None)
+    assert str(tmp_path / "linear") in str(err.value) and "--restart" in str(err.value)
+    assert (tmp_path / "linear" / "adapter_model.safetensors").read_bytes() == before
+    assert _training.train("judge", longer, log=lambda m: None, restart=True).training["steps"] == 2
+
+
 def test_training_can_start_from_an_existing_adapter(tmp_path: Path, tiny_llama_dir: Path) -> None:
     from safetensors.torch import load_file
 
