@@ -35,6 +35,7 @@ from typing import Any
 from _data import dev_sample
 from _quality import build_triples
 
+from kgjudge._jsonl import iter_jsonl
 from kgjudge.judges import GoldDocument
 
 Key = tuple[str, str, str]
@@ -67,20 +68,15 @@ def not_in_gold(kept: Mapping[str, Sequence[Sequence[str]]], gold: Sequence[Gold
     return exact, others
 
 
-def context_of(build: Path, document_id: str, triple: Sequence[str]) -> str:
-    """The chunk text of a kept triple (its evidence's chunk), for the person labelling it."""
-    chunks = {}
-    for line in (build / "chunks.jsonl").read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            c = json.loads(line)
-            chunks[c["id"]] = c["text"]
-    for line in (build / "triples.jsonl").read_text(encoding="utf-8").splitlines():
-        if not line.strip():
-            continue
-        t = json.loads(line)
-        if t["document_id"] == document_id and key_of((t["head"], t["relation"], t["tail"])) == key_of(triple):
-            return chunks.get(t.get("chunk_id") or "", "")
-    return ""
+def contexts(build: Path) -> dict[tuple[str, Key], str]:
+    """The chunk text of every kept triple of a build, by (document id, key), for the person
+    labelling it (the first chunk that states it)."""
+    chunks = {c["id"]: c["text"] for c in iter_jsonl(build / "chunks.jsonl")}
+    out: dict[tuple[str, Key], str] = {}
+    for t in iter_jsonl(build / "triples.jsonl"):
+        out.setdefault((t["document_id"], key_of((t["head"], t["relation"], t["tail"]))),
+                       chunks.get(t.get("chunk_id") or "", ""))
+    return out
 
 
 def read_labels(path: Path) -> list[dict[str, Any]]:
@@ -153,9 +149,9 @@ def recheck(kept: Mapping[str, Sequence[Sequence[str]]], labels: Sequence[Mappin
     out: dict[str, Any] = {}
     for name, value in (("supported", True), ("unsupported", False)):
         items = [i for i in labels if i.get("supported") is value]
-        still = [i for i in items if (i["document_id"], key_of((i["head"], i["relation"], i["tail"]))) in held]
-        out[name] = {"labelled": len(items), "still_kept": len(still),
-                     "dropped": [f"{i['head']} | {i['relation']} | {i['tail']}" for i in items if i not in still]}
+        dropped = [f"{i['head']} | {i['relation']} | {i['tail']}" for i in items
+                   if (i["document_id"], key_of((i["head"], i["relation"], i["tail"]))) not in held]
+        out[name] = {"labelled": len(items), "still_kept": len(items) - len(dropped), "dropped": dropped}
     return out
 
 
@@ -179,11 +175,12 @@ def main() -> None:
         _, others = not_in_gold(kept, gold)
         random.Random(args.seed).shuffle(others)
         args.labels.parent.mkdir(parents=True, exist_ok=True)
+        context = contexts(args.build)
         with args.labels.open("w", encoding="utf-8") as f:
             for document_id, (head, relation, tail) in others[: args.n]:
                 f.write(json.dumps({"document_id": document_id, "head": head, "relation": relation, "tail": tail,
                                     "supported": None, "note": "",
-                                    "context": context_of(args.build, document_id, (head, relation, tail))},
+                                    "context": context.get((document_id, key_of((head, relation, tail))), "")},
                                    ensure_ascii=False) + "\n")
         print(f"{min(args.n, len(others))} of {len(others)} kept triples outside the gold graph written to "
               f"{args.labels}: set each 'supported'")

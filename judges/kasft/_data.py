@@ -308,7 +308,7 @@ def _corrupt(
         options = [x for x in vocab.relations if x not in linked]
         return (h, rng.choice(options), t) if options else None
     if kind == "relation_twin":
-        twin = RELATION_TWINS.get(" ".join(r.split()).casefold())
+        twin = RELATION_TWINS.get(_key([r])[0])
         return (h, twin, t) if twin else None
     if kind == "date_swap":
         years = set(_YEAR.findall(t))
@@ -389,8 +389,9 @@ def build_judge_examples(
                 turn += 1
             for kind in targeted:
                 negative = _corrupt(kind, triple, doc, vocab, random.Random(f"{seed}:{doc.id}:{kind}:{triple}"))
-                if negative is not None and _key(negative) not in gold and _key(negative) not in made:
-                    made.add(_key(negative))
+                key = _key(negative) if negative is not None else None
+                if key is not None and key not in gold and key not in made:
+                    made.add(key)
                     examples.append(_example(doc, negative, False, kind, split, triple))
                     counts[split][kind] += 1
     stats = KasftStats(
