@@ -117,7 +117,8 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="extractor-quality-")) if args.keep is None else args.keep
     for spec in args.variant:
         name, adapter, model = parse_variant(spec)
-        adapters = {"extractor": adapter}
+        # The config's other adapters (the entity step's, `denoise.adapter`) stay.
+        adapters = {**{k: v for k, v in default_adapters.items() if k != "judge"}, "extractor": adapter}
         if judge_adapter and not args.no_judge:
             adapters["judge"] = judge_adapter
         config = variant_config(base, model, adapters, judge=not args.no_judge,

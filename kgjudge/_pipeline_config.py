@@ -40,6 +40,11 @@ class DenoiseConfig(Section):
     backend: str = "default"
     adapter: str | None = None
     rounds: int = Field(default=2, ge=1, le=10)
+    rewrite: bool = Field(
+        default=True,
+        description="false: only the entity step runs (one round), and the extractor reads the original "
+        "text with the entities (for an extractor trained with entity lists, `data.with_entities`)",
+    )
     max_entities: int = Field(default=40, ge=1)
     entities_max_tokens: int = Field(default=160, ge=16, description="generation budget of an entity list")
     max_tokens: int = Field(default=384, ge=16, description="generation budget of a rewrite")

@@ -1,8 +1,8 @@
-"""LoRA fine-tuning of a judge or an extractor (peft + the transformers Trainer).
+"""LoRA fine-tuning of a judge, an extractor or an entity lister (peft + the transformers Trainer).
 
-Examples are rendered by the same prompt builder the judges use at inference and tokenised the
-way the ``hf`` backend tokenises chat requests; the answer (``Yes``/``No``, or the triples JSON)
-is followed by the end-of-sequence token, and only the answer tokens carry a loss (every prompt
+Examples are rendered by the same prompt builder the judges and the pipeline's stages use at
+inference and tokenised the way the ``hf`` backend tokenises chat requests; the answer
+(``Yes``/``No``, the triples JSON, or the entities JSON of the denoiser's entity step) is followed by the end-of-sequence token, and only the answer tokens carry a loss (every prompt
 position has label -100). The adapter folder holds the peft files plus ``kgjudge_adapter.json``
 (base model, prompt version, data hash, training steps and time, dev metrics) and the training
 config, and loads in the ``hf`` backend, the in-process ``vllm`` backend and ``vllm serve
@@ -51,9 +51,18 @@ from kgjudge.llm import DEFAULT_MODEL
 
 # The extraction prompt is the pipeline's own, so the extractor adapter is trained on exactly
 # what `kgjudge build` asks it.
-from kgjudge.stages import EXTRACT_PROMPT, extract_answer, extract_messages
+from kgjudge.stages import (
+    ENTITIES_PROMPT,
+    EXTRACT_PROMPT,
+    entity_answer,
+    entity_messages,
+    extract_answer,
+    extract_messages,
+)
 
-Task = Literal["judge", "extractor"]
+Task = Literal["judge", "extractor", "entities"]
+TASKS: tuple[str, ...] = ("judge", "extractor", "entities")
+DEFAULT_PROMPTS: dict[str, str] = {"judge": JUDGE_PROMPT, "extractor": EXTRACT_PROMPT, "entities": ENTITIES_PROMPT}
 METADATA_FILE = "kgjudge_adapter.json"
 CONFIG_FILE = "train.yaml"
 
@@ -223,8 +232,15 @@ def encode_example(tokenizer: Any, messages: Sequence[ChatMessage], answer: str)
     return {"input_ids": prompt + answer_ids, "labels": [-100] * len(prompt) + answer_ids}
 
 
-def example_messages(example: JudgeExample | ExtractorExample, config: TrainConfig) -> tuple[list[ChatMessage], str]:
-    """The prompt messages and the answer of one example, from the shared prompt builder."""
+def example_messages(
+    example: JudgeExample | ExtractorExample, config: TrainConfig, task: Task | None = None
+) -> tuple[list[ChatMessage], str]:
+    """The prompt messages and the answer of one example, from the shared prompt builder
+    (``task`` "entities": the denoiser's entity step, answered with the example's entities)."""
+    if task == "entities" and isinstance(example, ExtractorExample):
+        messages = entity_messages(example.text, prompt=config.prompt or ENTITIES_PROMPT,
+                                   max_document_chars=config.max_document_chars)
+        return messages, entity_answer(example.entities)
     if isinstance(example, JudgeExample):
         messages = judge_messages(
             example.document, example.head, example.relation, example.tail,
@@ -288,8 +304,10 @@ def build_examples(task: Task, config: TrainConfig) -> tuple[list[Any], dict[str
         for corpus in corpora:
             examples += build_extractor_examples(
                 corpus, seed=data.seed, dev_fraction=data.dev_fraction, test_fraction=data.test_fraction,
-                with_entities=data.with_entities, max_chars=config.max_document_chars,
+                with_entities=data.with_entities or task == "entities", max_chars=config.max_document_chars,
             )
+        if task == "entities":
+            examples = entity_examples(examples)
         counts: dict[str, int] = {}
         for e in examples:
             counts[e.split] = counts.get(e.split, 0) + 1
@@ -311,6 +329,19 @@ def _labelled(source: DataSource, data: DataConfig) -> list[JudgeExample]:
                                                test_fraction=data.test_fraction)})
         for e in found
     ]
+
+
+def entity_examples(examples: Sequence[ExtractorExample]) -> list[ExtractorExample]:
+    """Entity-step examples: each extractor example's entities that its text holds (ignoring
+    case), in order of first mention; examples left with none are dropped. A gold head or tail
+    the text does not show would teach the entity step to name what is not there."""
+    out = []
+    for e in examples:
+        folded = e.text.casefold()
+        found = [name for name in e.entities if name.casefold() in folded]
+        if found:
+            out.append(e.model_copy(update={"entities": found}))
+    return out
 
 
 def _sample(items: list[Any], limit: int | None, seed: int) -> list[Any]:
@@ -562,7 +593,7 @@ def train(
     for name, split in (("train", train_ex), ("dev", dev_ex)):
         rows, keys = [], []
         for e in split:
-            row = encode_example(tokenizer, *example_messages(e, config))
+            row = encode_example(tokenizer, *example_messages(e, config, task))
             if len(row["input_ids"]) > opt.max_length:
                 too_long += 1
                 continue
@@ -658,7 +689,7 @@ def train(
     metadata = AdapterMetadata(
         task=task,
         base_model=config.model,
-        prompt=config.prompt or (JUDGE_PROMPT if task == "judge" else EXTRACT_PROMPT),
+        prompt=config.prompt or DEFAULT_PROMPTS[task],
         max_document_chars=config.max_document_chars,
         data_hash=data_hash([*train_ex, *dev_ex]),
         data=summary,
@@ -782,6 +813,8 @@ def _dev_metrics(task: Task, config: TrainConfig, adapter_dir: Path, dev_ex: lis
                 "dev_judge": binary_metrics(labels, scores, 0.5).model_dump(),
                 "dev_calibration_f1": calibrate_threshold(labels, scores).model_dump(),
             }
+        elif task == "entities":
+            result = {"dev_entities": entity_scores(llm, dev, config, adapter=task)}
         else:
             predicted = extract_triples(
                 llm, [(e.text, e.entities) for e in dev], adapter=task,
@@ -794,3 +827,29 @@ def _dev_metrics(task: Task, config: TrainConfig, adapter_dir: Path, dev_ex: lis
         llm.close()
     log(f"[train {task}] dev: {json.dumps(result)}")
     return result
+
+
+def entity_scores(llm: Any, examples: Sequence[ExtractorExample], config: TrainConfig, *, adapter: str | None) -> dict[str, Any]:
+    """Micro-averaged precision/recall/F1 of the entity step's lists against the examples'
+    entities (names compared ignoring case and spacing), through the pipeline's own request
+    builder and reply parser."""
+    from kgjudge._pipeline_config import DenoiseConfig
+    from kgjudge.stages import entity_request, parse_entities
+
+    step = DenoiseConfig(adapter=adapter, entities_prompt=config.prompt or ENTITIES_PROMPT)
+    replies = llm.generate_sync([entity_request(e.text, step) for e in examples], return_exceptions=True)
+    predicted = gold = correct = parsed = 0
+    for example, reply in zip(examples, replies):
+        want = {" ".join(n.split()).casefold() for n in example.entities}
+        got: set[str] = set()
+        if not isinstance(reply, Exception):
+            parsed += 1
+            got = {" ".join(n.split()).casefold() for n in parse_entities(reply.parsed, step)}
+        predicted += len(got)
+        gold += len(want)
+        correct += len(want & got)
+    precision = correct / predicted if predicted else 0.0
+    recall = correct / gold if gold else 0.0
+    return {"examples": len(examples), "parsed": parsed, "predicted": predicted, "gold": gold, "correct": correct,
+            "precision": precision, "recall": recall,
+            "f1": 2 * precision * recall / (precision + recall) if precision + recall else 0.0}

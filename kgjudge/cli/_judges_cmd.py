@@ -51,19 +51,27 @@ def train_extractor(config: Path = ConfigOpt, restart: bool = RestartOpt, progre
     _train("extractor", config, restart)
 
 
+@train_app.command("entities")
+@handles_errors
+def train_entities(config: Path = ConfigOpt, restart: bool = RestartOpt, progress: bool = ProgressOption,
+                   verbose: bool = VerboseOption) -> None:
+    """Fine-tune the denoiser's entity step (text -> entities JSON) as a LoRA adapter; resumes an interrupted run."""
+    _train("entities", config, restart)
+
+
 @train_app.command("data")
 @handles_errors
 def train_data(
     config: Path = ConfigOpt,
-    task: str = typer.Option("judge", help="judge or extractor"),
+    task: str = typer.Option("judge", help="judge, extractor or entities"),
     out: Path = typer.Option(..., "--out", "-o", help="JSONL file for the examples (all splits)"),
 ) -> None:
     """Build the KASFT examples of a training config and print the counts per split and kind."""
     from kgjudge._jsonl import write_jsonl
     from kgjudge.judges import build_examples, load_train_config
 
-    if task not in ("judge", "extractor"):
-        raise ConfigError(f"unknown task '{task}'", key="task", choices=["judge", "extractor"])
+    if task not in ("judge", "extractor", "entities"):
+        raise ConfigError(f"unknown task '{task}'", key="task", choices=["judge", "extractor", "entities"])
     examples, summary = build_examples(task, load_train_config(config))  # type: ignore[arg-type]
     write_jsonl(out, examples)
     echo(json.dumps({"examples": len(examples), "file": str(out), **summary}, indent=2))

@@ -6,7 +6,10 @@ from ._chunking import (
 )
 from ._denoise import (
     denoise as denoise,
+    entity_answer as entity_answer,
+    entity_messages as entity_messages,
     entity_request as entity_request,
+    ENTITIES_PROMPT as ENTITIES_PROMPT,
     ENTITY_SCHEMA as ENTITY_SCHEMA,
     entity_schema as entity_schema,
     parse_entities as parse_entities,

@@ -1,6 +1,7 @@
 """Entity-centric denoising: (1) extract the chunk's entities as structured output, (2) rewrite
 the chunk into short statements about those entities; repeat up to ``rounds`` times, stopping
-early once a round changes neither the entity set nor the text. Every round is kept, and the
+early once a round changes neither the entity set nor the text. With ``rewrite: false`` only step
+(1) runs, once, and the extractor reads the original text with the entities. Every round is kept, and the
 original text stays with the chunk for the judge.
 
 Prompt building and reply parsing are pure functions; :func:`denoise` runs them over a batch of
@@ -8,12 +9,13 @@ chunks with one batched model call per step."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 from kgjudge._errors import ParseError
 from kgjudge._pipeline_config import DenoiseConfig
-from kgjudge._prompts import render, reply_parser, section_parser
-from kgjudge._records import Chunk
+from kgjudge._prompts import cut_document, render, reply_parser, section_parser
+from kgjudge._records import ChatMessage, Chunk
 from kgjudge.llm import LLM, LLMRequest
 from kgjudge.stages._types import DenoisedChunk, DenoiseRound, StageFailure
 
@@ -29,16 +31,30 @@ def entity_schema(max_entities: int = 40) -> dict:
 
 
 ENTITY_SCHEMA = entity_schema()
+ENTITIES_PROMPT = "denoise_entities.v1"
 
 
 def _collapse(text: str) -> str:
     return " ".join(text.split())
 
 
+def entity_messages(
+    text: str, *, prompt: str = ENTITIES_PROMPT, max_document_chars: int | None = None
+) -> list[ChatMessage]:
+    """The user turn asking for the entities of ``text``: the one builder of entity prompts
+    (``kgjudge build`` and entity-adapter training)."""
+    return [ChatMessage(role="user", content=render(prompt, text=cut_document(text, max_document_chars)))]
+
+
+def entity_answer(entities: Sequence[str]) -> str:
+    """The reply listing ``entities`` (training targets)."""
+    return json.dumps({"entities": list(entities)}, ensure_ascii=False)
+
+
 def entity_request(text: str, config: DenoiseConfig) -> LLMRequest:
     """The request that asks for the entities of ``text``."""
-    return LLMRequest.chat(
-        render(config.entities_prompt, text=text),
+    return LLMRequest(
+        messages=entity_messages(text, prompt=config.entities_prompt),
         json_schema=entity_schema(config.max_entities),
         max_tokens=config.entities_max_tokens,
         adapter=config.adapter,
@@ -116,6 +132,12 @@ async def denoise(
                     rounds[cid].append(DenoiseRound(round=number, entities=[], text=current[cid]))
                     stopped[cid] = "converged"
         active = [cid for cid in active if cid in entities]
+        if not config.rewrite:
+            # Entities only: the extractor reads the original text with them.
+            for cid in active:
+                rounds[cid].append(DenoiseRound(round=number, entities=entities[cid], text=current[cid]))
+                stopped[cid] = "entities_only"
+            break
         rewrites = await llm.generate([rewrite_request(current[cid], entities[cid], config) for cid in active])
         for cid, reply in zip(active, rewrites):
             try:

@@ -22,7 +22,8 @@ class DenoisedChunk(Record):
 
     ``stopped`` says why the rounds ended: ``converged`` (entities and text unchanged from the
     previous round), ``max_rounds``, ``failed`` (a reply could not be used; the last good round
-    is kept) or ``disabled`` (denoising switched off: the original text is used).
+    is kept), ``entities_only`` (``rewrite: false``: one entity step, the original text is used)
+    or ``disabled`` (denoising switched off: the original text is used).
     """
 
     chunk_id: str
@@ -30,7 +31,7 @@ class DenoisedChunk(Record):
     rounds: list[DenoiseRound] = Field(default_factory=list)
     entities: list[str] = Field(default_factory=list)
     text: str
-    stopped: Literal["converged", "max_rounds", "failed", "disabled"]
+    stopped: Literal["converged", "max_rounds", "failed", "entities_only", "disabled"]
     prompt_versions: list[str] = Field(default_factory=list)
 
 

@@ -124,6 +124,44 @@ def test_extractor_training_and_bad_configs(tmp_path: Path, tiny_llama_dir: Path
     assert result.exit_code == 2 and "training.max_step" in result.output and "max_steps" in result.output
 
 
+def test_entity_step_training_lists_the_entities_its_text_holds(tmp_path: Path, tiny_llama_dir: Path) -> None:
+    from kgjudge.judges import ExtractorExample, build_examples, entity_examples, example_messages, load_train_config
+    from kgjudge.stages import entity_request, parse_entities
+    from kgjudge._pipeline_config import DenoiseConfig
+
+    # entities in order of first mention; a gold element the text lacks is not an answer, and an
+    # example left with none is dropped
+    example = ExtractorExample(id="x", document_id="d", text="Born in Warsaw, Marie Curie moved.",
+                               entities=["Marie Curie", "Poland", "warsaw"],
+                               triples=[("Marie Curie", "country", "Poland")])
+    empty = example.model_copy(update={"id": "y", "entities": ["Poland"]})
+    assert [e.entities for e in entity_examples([example, empty])] == [["Marie Curie", "warsaw"]]
+
+    config = write_config(tmp_path, tiny_llama_dir, "entities", "entities", steps=1)
+    cfg = load_train_config(config)
+    examples, _ = build_examples("entities", cfg)
+    first = next(e for e in examples if e.document_id == "d0")
+    assert first.entities == ["Town0", "Land0", "1800"]
+    # the training prompt is the pipeline's entity request, the answer the JSON the stage parses
+    messages, answer = example_messages(first, cfg, "entities")
+    request = entity_request(first.text, DenoiseConfig())
+    assert messages == request.messages
+    assert parse_entities(json.loads(answer), DenoiseConfig()) == ["Town0", "Land0", "1800"]
+
+    result = CliRunner().invoke(app, ["train", "entities", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    meta = read_metadata(tmp_path / "entities")
+    assert meta.task == "entities" and meta.prompt == "denoise_entities.v1"
+    scores = meta.metrics["dev_entities"]
+    assert scores["examples"] == 2 and scores["gold"] == 6 and 0 <= scores["correct"] <= scores["gold"]
+    # the entity step loads it as any adapter: `denoise.adapter`
+    llm = LLM(HFBackend(HFConfig(model=str(tiny_llama_dir), adapters={"entities": str(tmp_path / "entities")})))
+    request = entity_request(first.text, DenoiseConfig(adapter="entities")).model_copy(
+        update={"json_schema": None, "max_tokens": 4})
+    tuned, base = llm.generate_sync([request, request.model_copy(update={"adapter": None})])
+    assert tuned.adapter == "entities" and base.adapter is None and tuned.completion_tokens > 0
+
+
 def test_document_groups_give_the_same_loss_as_one_example_at_a_time(tiny_backend: HFBackend) -> None:
     import transformers
 

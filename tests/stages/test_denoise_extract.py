@@ -76,6 +76,24 @@ async def test_denoise_max_rounds_and_disabled() -> None:
     assert off.stopped == "disabled" and off.text == TEXT and off.rounds == []
 
 
+async def test_denoise_without_rewrite_runs_one_entity_step_and_keeps_the_text() -> None:
+    def respond(req: LLMRequest) -> str:
+        assert kind(req) == "entities", "no rewrite may be asked"
+        return '{"entities": ["Marie Curie", "Warsaw"]}' if "Warsaw" in req.messages[-1].content else '{"entities": []}'
+
+    backend = FakeBackend(FakeConfig(adapters=["entities"]), responder=respond)
+    llm = LLM(backend)
+    config = DenoiseConfig(rounds=3, rewrite=False, adapter="entities")
+    (out, other), failures = await denoise([chunk(), chunk("Nothing here.", "d2")], llm, config)
+    assert failures == [] and len(backend.calls) == 2 and all(r.adapter == "entities" for _, r in backend.calls)
+    assert out.stopped == "entities_only" and out.text == TEXT and out.entities == ["Marie Curie", "Warsaw"]
+    assert [(r.round, r.text) for r in out.rounds] == [(1, TEXT)]
+    assert other.stopped == "converged" and other.text == "Nothing here." and other.entities == []
+    # the extractor then gets the original text with the entity list
+    request = extract_request(out.text, out.entities, ExtractConfig())
+    assert "Entities: Marie Curie; Warsaw" in request.messages[-1].content and TEXT in request.messages[-1].content
+
+
 async def test_denoise_malformed_entities_keep_original_text_and_record_raw() -> None:
     def respond(req: LLMRequest) -> str:
         return "Marie Curie, Warsaw" if kind(req) in ("entities", "repair") else "x"
