@@ -2,7 +2,8 @@
 
 Examples are rendered by the same prompt builder the judges and the pipeline's stages use at
 inference and tokenised the way the ``hf`` backend tokenises chat requests; the answer
-(``Yes``/``No``, the triples JSON, or the entities JSON of the denoiser's entity step) is followed by the end-of-sequence token, and only the answer tokens carry a loss (every prompt
+(``Yes``/``No``, the triples JSON, or the entities JSON of the denoiser's entity step) is
+followed by the end-of-sequence token, and only the answer tokens carry a loss (every prompt
 position has label -100). The adapter folder holds the peft files plus ``kgjudge_adapter.json``
 (base model, prompt version, data hash, training steps and time, dev metrics) and the training
 config, and loads in the ``hf`` backend, the in-process ``vllm`` backend and ``vllm serve
@@ -61,7 +62,6 @@ from kgjudge.stages import (
 )
 
 Task = Literal["judge", "extractor", "entities"]
-TASKS: tuple[str, ...] = ("judge", "extractor", "entities")
 DEFAULT_PROMPTS: dict[str, str] = {"judge": JUDGE_PROMPT, "extractor": EXTRACT_PROMPT, "entities": ENTITIES_PROMPT}
 METADATA_FILE = "kgjudge_adapter.json"
 CONFIG_FILE = "train.yaml"
