@@ -27,8 +27,11 @@ _LATER_DEFAULTS: dict[str, dict[str, Any]] = {
     "hf.v1": {"constrain_json": True, "op_dtypes": {}},
     "graphjudger.v1": {"context": "document", "require_in_context": False, "min_match": 90.0},
 }
-_LATER_EXTRACT_DEFAULTS: dict[str, Any] = {"relations": None, "min_triples": 0}
-"""The same for ``pipeline.extract``."""
+_LATER_STAGE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "extract": {"relations": None, "min_triples": 0},
+    "denoise": {"rewrite": True},
+}
+"""The same for the stages under ``pipeline:``."""
 
 
 def config_hash(config: KGJudgeConfig) -> str:
@@ -42,10 +45,11 @@ def config_hash(config: KGJudgeConfig) -> str:
         for key, default in _LATER_DEFAULTS.get(slot.get("type"), {}).items():
             if slot.get(key) == default:
                 slot.pop(key)
-    extract = data.get("pipeline", {}).get("extract", {})
-    for key, default in _LATER_EXTRACT_DEFAULTS.items():
-        if key in extract and extract[key] == default:
-            extract.pop(key)
+    for stage, later in _LATER_STAGE_DEFAULTS.items():
+        section = data.get("pipeline", {}).get(stage) or {}
+        for key, default in later.items():
+            if key in section and section[key] == default:
+                section.pop(key)
     return hashlib.sha256(yaml.safe_dump(data, sort_keys=False).encode()).hexdigest()[:16]
 
 

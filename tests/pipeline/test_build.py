@@ -389,10 +389,15 @@ def test_new_backend_options_at_their_defaults_keep_an_existing_builds_config_ha
 
     default = parse_config(yaml.safe_load(DEMO_CONFIG_V1))
     # The demo config's hash before hf.v1 gained constrain_json and op_dtypes (and the judge its
-    # context and require_in_context, the extract stage its relations): out/demo reopens.
+    # context and require_in_context, the extract stage its relations, denoise its rewrite switch):
+    # out/demo reopens.
     assert _config_hash(default) == "063adf3f2e70ab66"
     changed = default.model_copy(deep=True)
     changed.backends["default"] = changed.backends["default"].model_copy(update={"constrain_json": False})
     assert _config_hash(changed) != _config_hash(default)
     checked = default.model_copy(update={"judge": default.judge.model_copy(update={"require_in_context": True})})
     assert _config_hash(checked) != _config_hash(default)
+    # denoise.rewrite came later too: at its default the hash stays, switched off it changes
+    entities_only = default.model_copy(deep=True)
+    entities_only.pipeline.denoise = entities_only.pipeline.denoise.model_copy(update={"rewrite": False})
+    assert _config_hash(entities_only) != _config_hash(default)
