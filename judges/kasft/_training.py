@@ -831,25 +831,16 @@ def _dev_metrics(task: Task, config: TrainConfig, adapter_dir: Path, dev_ex: lis
 
 def entity_scores(llm: Any, examples: Sequence[ExtractorExample], config: TrainConfig, *, adapter: str | None) -> dict[str, Any]:
     """Micro-averaged precision/recall/F1 of the entity step's lists against the examples'
-    entities (names compared ignoring case and spacing), through the pipeline's own request
-    builder and reply parser."""
+    entities (names compared as extraction scoring compares triple elements: ignoring case and
+    spacing), through the pipeline's own request builder and reply parser."""
     from kgjudge._pipeline_config import DenoiseConfig
+    from kgjudge.judges.kasft._extraction import triple_scores
     from kgjudge.stages import entity_request, parse_entities
 
     step = DenoiseConfig(adapter=adapter, entities_prompt=config.prompt or ENTITIES_PROMPT)
     replies = llm.generate_sync([entity_request(e.text, step) for e in examples], return_exceptions=True)
-    predicted = gold = correct = parsed = 0
-    for example, reply in zip(examples, replies):
-        want = {" ".join(n.split()).casefold() for n in example.entities}
-        got: set[str] = set()
-        if not isinstance(reply, Exception):
-            parsed += 1
-            got = {" ".join(n.split()).casefold() for n in parse_entities(reply.parsed, step)}
-        predicted += len(got)
-        gold += len(want)
-        correct += len(want & got)
-    precision = correct / predicted if predicted else 0.0
-    recall = correct / gold if gold else 0.0
-    return {"examples": len(examples), "parsed": parsed, "predicted": predicted, "gold": gold, "correct": correct,
-            "precision": precision, "recall": recall,
-            "f1": 2 * precision * recall / (precision + recall) if precision + recall else 0.0}
+    scores = triple_scores(
+        [[(name,) for name in e.entities] for e in examples],
+        [None if isinstance(r, Exception) else [(name,) for name in parse_entities(r.parsed, step)] for r in replies],
+    )
+    return {"examples": scores.documents, **scores.model_dump(exclude={"documents"})}

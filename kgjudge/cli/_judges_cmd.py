@@ -67,11 +67,14 @@ def train_data(
     out: Path = typer.Option(..., "--out", "-o", help="JSONL file for the examples (all splits)"),
 ) -> None:
     """Build the KASFT examples of a training config and print the counts per split and kind."""
+    from typing import get_args
+
     from kgjudge._jsonl import write_jsonl
     from kgjudge.judges import build_examples, load_train_config
+    from kgjudge.judges.kasft._training import Task
 
-    if task not in ("judge", "extractor", "entities"):
-        raise ConfigError(f"unknown task '{task}'", key="task", choices=["judge", "extractor", "entities"])
+    if task not in get_args(Task):
+        raise ConfigError(f"unknown task '{task}'", key="task", choices=list(get_args(Task)))
     examples, summary = build_examples(task, load_train_config(config))  # type: ignore[arg-type]
     write_jsonl(out, examples)
     echo(json.dumps({"examples": len(examples), "file": str(out), **summary}, indent=2))

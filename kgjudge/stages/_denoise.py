@@ -1,8 +1,8 @@
 """Entity-centric denoising: (1) extract the chunk's entities as structured output, (2) rewrite
 the chunk into short statements about those entities; repeat up to ``rounds`` times, stopping
-early once a round changes neither the entity set nor the text. With ``rewrite: false`` only step
-(1) runs, once, and the extractor reads the original text with the entities. Every round is kept, and the
-original text stays with the chunk for the judge.
+early once a round changes neither the entity set nor the text. With ``rewrite: false`` only
+step (1) runs, once, and the extractor reads the original text with the entities. Every round is
+kept, and the original text stays with the chunk for the judge.
 
 Prompt building and reply parsing are pure functions; :func:`denoise` runs them over a batch of
 chunks with one batched model call per step."""

@@ -148,6 +148,15 @@ def test_entity_step_training_lists_the_entities_its_text_holds(tmp_path: Path, 
     assert messages == request.messages
     assert parse_entities(json.loads(answer), DenoiseConfig()) == ["Town0", "Land0", "1800"]
 
+    # `train data` writes them; an unknown task is refused, naming the tasks there are
+    written = tmp_path / "entity-examples.jsonl"
+    result = CliRunner().invoke(app, ["train", "data", "--config", str(config), "--task", "entities", "--out", str(written)])
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line)["entities"] for line in written.read_text().splitlines()] == [e.entities for e in examples]
+    result = CliRunner().invoke(app, ["train", "data", "--config", str(config), "--task", "entity", "--out", str(written)])
+    assert result.exit_code == 2 and "unknown task 'entity'" in result.output
+    assert all(name in result.output for name in ("judge", "extractor", "entities"))
+
     result = CliRunner().invoke(app, ["train", "entities", "--config", str(config)])
     assert result.exit_code == 0, result.output
     meta = read_metadata(tmp_path / "entities")
